@@ -1,0 +1,6 @@
+"""``python -m codestral_ls``."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""From a cursor in a document to the FIM prompt and suffix, and from those to a request.
+
+Pure functions: no LSP, no HTTP.  The prompt is the text before the cursor and the suffix the text
+after it, each cut at a line boundary to fit its character budget, so the model always sees whole
+lines.  Only the lines inside the budget are visited, so the cost does not grow with file size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .documents import Cursor, Document, line_content
+from .mistral import FimRequest
+from .settings import Settings
+
+#: Most tokens asked for when the completion should stay on the cursor's line.
+SINGLE_LINE_MAX_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class FimContext:
+    """What the model sees around the cursor."""
+
+    prefix: str
+    """Text before the cursor, cut at a line boundary to its budget."""
+    suffix: str
+    """Text after the cursor, cut at a line boundary to its budget."""
+    line_before: str
+    """Text of the cursor's line before the cursor."""
+    line_after: str
+    """Text of the cursor's line after the cursor, without the line terminator."""
+
+    @property
+    def single_line(self) -> bool:
+        """Text after the cursor on its line means the completion must end on this line."""
+        return bool(self.line_after.strip())
+
+
+def extract_context(
+    document: Document, cursor: Cursor, prefix_chars: int, suffix_chars: int
+) -> FimContext:
+    """Cut the prompt and suffix around ``cursor``.
+
+    The cursor's own line is always kept up to the cursor (trimmed from the left only when that
+    part alone exceeds the budget, as in minified files); whole lines above are added while they
+    fit.  The suffix is built the same way going down.
+    """
+    raw_line = document.lines[cursor.line]
+    content = line_content(raw_line)
+    line_before = content[: cursor.column]
+    rest = raw_line[cursor.column :]
+
+    prefix_parts = [line_before[-prefix_chars:] if prefix_chars else ""]
+    used = len(prefix_parts[0])
+    for line in document.lines_before(cursor.line):
+        if used + len(line) > prefix_chars:
+            break
+        prefix_parts.append(line)
+        used += len(line)
+    prefix_parts.reverse()
+
+    suffix_parts = [rest[:suffix_chars]]
+    used = len(suffix_parts[0])
+    for line in document.lines_after(cursor.line):
+        if used + len(line) > suffix_chars:
+            break
+        suffix_parts.append(line)
+        used += len(line)
+
+    return FimContext(
+        prefix="".join(prefix_parts),
+        suffix="".join(suffix_parts),
+        line_before=line_before,
+        line_after=line_content(rest),
+    )
+
+
+def build_fim_request(context: FimContext, settings: Settings, *, stream: bool = False) -> FimRequest:
+    """The FIM request for ``context``: single-line requests stop at the end of the line."""
+    stop = list(settings.stop)
+    max_tokens = settings.maxTokens
+    if context.single_line:
+        max_tokens = min(max_tokens, SINGLE_LINE_MAX_TOKENS)
+        if "\n" not in stop:
+            stop.append("\n")
+    return FimRequest(
+        model=settings.model,
+        prompt=context.prefix,
+        suffix=context.suffix,
+        max_tokens=max_tokens,
+        temperature=settings.temperature,
+        stop=tuple(stop),
+        stream=stream,
+    )

@@ -1,0 +1,599 @@
+"""Turn a raw fill-in-the-middle answer into the ghost text worth showing.
+
+Everything here is a pure function of strings: no I/O, no LSP types, no asyncio.
+
+Vocabulary used throughout:
+
+* ``prefix`` -- document text before the cursor (possibly trimmed at a line boundary, so
+  its last line is complete up to the cursor).
+* ``suffix`` -- document text after the cursor.
+* ``line_before`` -- the cursor's line up to the cursor (``prefix`` after its last newline).
+* ``completion`` -- what the model proposes to insert at the cursor.
+
+The helpers accept ``"\\n"``, ``"\\r\\n"`` (and lone ``"\\r"``) line breaks in every input;
+:func:`postprocess` returns text using the document's line ending.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+__all__ = [
+    "block_body_indent",
+    "block_end_index",
+    "detect_eol",
+    "fix_indentation",
+    "is_repetition",
+    "normalize_line_endings",
+    "postprocess",
+    "strip_artifacts",
+    "trim_suffix_overlap",
+    "truncate_single_line",
+]
+
+# --------------------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------------------
+
+_EOL_RE = re.compile(r"\r\n|\r|\n")
+
+_OPEN_FOR_CLOSE = {")": "(", "]": "[", "}": "{"}
+_OPENERS = frozenset(_OPEN_FOR_CLOSE.values())
+
+#: Closing brackets, quotes and separators: an overlap made only of these is trimmed even
+#: when it is a single character.
+_STRUCTURAL = frozenset(")]}\"'`;,:")
+
+#: Lines like ``}``, ``end`` or ``</div>`` legitimately repeat (closing nested blocks).
+_CLOSER_KEYWORDS = frozenset(
+    {"end", "fi", "done", "esac", "endif", "endfor", "endwhile", "endfunction", "endmodule"}
+)
+_CLOSING_TAG_RE = re.compile(r"</[\w:.-]*>")
+
+#: A line that only closes the block: ``}``, ``});``, ``]``, ``),``, ``end``, ``end)``...
+_PURE_CLOSER_RE = re.compile(r"(?:[)\]}]|end\b)[)\]};,\s]*")
+
+#: Text at the end of a line that opens a deeper block on the next line.
+_BLOCK_OPENER_RE = re.compile(r"(?:[:{(\[]|=>|\bdo|\bthen)$")
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _split_lines(text: str) -> list[str]:
+    """Split on any line break; always returns at least one (possibly empty) line."""
+    return _EOL_RE.split(text)
+
+
+def _iter_lines(text: str) -> Iterator[tuple[int, str, str]]:
+    """Yield ``(start_offset, content, eol)`` for each line; the last line has ``eol == ""``."""
+    pos = 0
+    for match in _EOL_RE.finditer(text):
+        yield pos, text[pos : match.start()], match.group()
+        pos = match.end()
+    yield pos, text[pos:], ""
+
+
+def _leading_ws(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _cursor_line(prefix: str) -> str:
+    """The cursor's line up to the cursor (the text after the prefix's last line break)."""
+    cut = max(prefix.rfind("\n"), prefix.rfind("\r"))
+    return prefix[cut + 1 :]
+
+
+def _lines_above(prefix: str, count: int) -> list[str]:
+    """The last ``count`` complete lines before the cursor's line (fewer if there are not)."""
+    if count <= 0:
+        return []
+    # rsplit keeps the work proportional to the lines we need, not to the prefix size.  With
+    # count + 1 splits, parts[0] may still hold many lines, so it only counts when shorter.
+    parts = prefix.rsplit("\n", count + 1)
+    complete = parts[1:-1] if len(parts) == count + 2 else parts[:-1]
+    return [part.rstrip("\r") for part in complete]
+
+
+def _last_nonblank_line_above(prefix: str) -> str | None:
+    """The last non-blank complete line before the cursor's line, stripped."""
+    end = prefix.rfind("\n")
+    while end != -1:
+        start = prefix.rfind("\n", 0, end)
+        line = prefix[start + 1 : end].strip()
+        if line:
+            return line
+        end = start
+    return None
+
+
+def _bracket_partners(text: str) -> dict[int, int | None]:
+    """Map each ``)``/``]``/``}`` index in ``text`` to the index of its opener (or None).
+
+    Deliberately ignores strings and comments: this is a heuristic over short snippets.
+    """
+    stack: list[int] = []
+    partners: dict[int, int | None] = {}
+    for i, ch in enumerate(text):
+        if ch in _OPENERS:
+            stack.append(i)
+        elif ch in _OPEN_FOR_CLOSE:
+            if stack and text[stack[-1]] == _OPEN_FOR_CLOSE[ch]:
+                partners[i] = stack.pop()
+            else:
+                partners[i] = None
+    return partners
+
+
+def _cut_keeps_brackets(text: str, start: int) -> bool:
+    """True unless ``text[start:]`` holds a bracket closing one opened in ``text[:start]``.
+
+    Cutting must not drop ``[a[0]]``'s last ``]`` or ``bar()``'s ``)``: those close
+    something the completion itself opened, so they are not the suffix's brackets.
+    """
+    return all(
+        opener is None or opener >= start
+        for closer, opener in _bracket_partners(text).items()
+        if closer >= start
+    )
+
+
+def _is_trivial_line(stripped: str) -> bool:
+    """Lines that legitimately repeat: bracket-only lines, ``end``-like keywords, closing tags."""
+    if not any(_is_word_char(ch) for ch in stripped):
+        return True
+    word = stripped.rstrip(";,)").strip()
+    return word in _CLOSER_KEYWORDS or _CLOSING_TAG_RE.fullmatch(stripped) is not None
+
+
+# --------------------------------------------------------------------------------------
+# 1. Control artefacts
+# --------------------------------------------------------------------------------------
+
+#: Markers after which the model is echoing the document's suffix: cut there.
+_SUFFIX_MARKERS = ("[SUFFIX]", "<fim_suffix>", "<|fim_suffix|>", "<fim-suffix>")
+#: Markers that are simply removed wherever they appear.
+_DROP_MARKERS = (
+    "[PREFIX]",
+    "[MIDDLE]",
+    "<fim_prefix>",
+    "<fim_middle>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<fim-prefix>",
+    "<fim-middle>",
+    "<|endoftext|>",
+    "</s>",
+    "<EOT>",
+)
+_DROP_RE = re.compile("|".join(re.escape(m) for m in _DROP_MARKERS))
+_HTML_S_OPEN_RE = re.compile(r"<s[\s>]")
+
+
+def strip_artifacts(text: str) -> str:
+    """Remove FIM control tokens the model sometimes echoes.
+
+    Everything from the first suffix marker (``[SUFFIX]``, ``<fim_suffix>``,
+    ``<|fim_suffix|>``, ``<fim-suffix>``) on is dropped, since what follows is the model
+    echoing the suffix.  Other markers (``[PREFIX]``, ``[MIDDLE]``, ``<fim_prefix>``,
+    ``<fim_middle>``, their ``<|...|>`` and ``<fim-...>`` forms, ``<|endoftext|>``, ``</s>``,
+    ``<EOT>``) are removed wherever they occur (case-sensitive).
+    A ``</s>`` that closes an HTML ``<s>`` tag opened earlier in ``text`` is kept.
+    """
+    cut = min((i for i in (text.find(m) for m in _SUFFIX_MARKERS) if i != -1), default=-1)
+    if cut != -1:
+        text = text[:cut]
+
+    pieces: list[str] = []
+    pos = 0
+    open_s_tags = 0
+    for match in _DROP_RE.finditer(text):
+        before = text[pos : match.start()]
+        pieces.append(before)
+        open_s_tags += len(_HTML_S_OPEN_RE.findall(before))
+        if match.group() == "</s>" and open_s_tags > 0:
+            open_s_tags -= 1
+            pieces.append(match.group())
+        pos = match.end()
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+# --------------------------------------------------------------------------------------
+# 2. Single-line mode
+# --------------------------------------------------------------------------------------
+
+
+def truncate_single_line(text: str) -> str:
+    """Keep only the first line of ``text`` (``\\n``, ``\\r\\n`` or ``\\r`` ends it).
+
+    A completion that starts with a line break yields ``""``.
+    """
+    match = _EOL_RE.search(text)
+    return text if match is None else text[: match.start()]
+
+
+# --------------------------------------------------------------------------------------
+# 3. Overlap with the suffix
+# --------------------------------------------------------------------------------------
+
+
+def _normalize_for_compare(text: str, limit: int | None = None) -> tuple[str, list[int]]:
+    """Canonical form for overlap matching, plus the original index of every kept char.
+
+    Line breaks become ``\\n``, trailing spaces/tabs of each line are dropped, and all
+    trailing whitespace at the very end is dropped.  With ``limit``, stop at the first line
+    boundary after at least ``limit`` characters (the result is then a prefix of the full
+    normalisation, which is all the overlap search needs).
+    """
+    chars: list[str] = []
+    index: list[int] = []
+    for start, content, eol in _iter_lines(text):
+        kept = content.rstrip(" \t")
+        chars.extend(kept)
+        index.extend(range(start, start + len(kept)))
+        if eol:
+            chars.append("\n")
+            index.append(start + len(content))
+        if limit is not None and len(chars) > limit:
+            return "".join(chars), index
+    while chars and chars[-1].isspace():
+        chars.pop()
+        index.pop()
+    return "".join(chars), index
+
+
+def _overlap_is_trimmable(overlap: str) -> bool:
+    """Is an overlapping piece worth trimming on its own merits (ignoring context)?"""
+    core = overlap.strip()
+    if not core:
+        return False
+    if all(ch in _STRUCTURAL or ch.isspace() for ch in core):
+        return True
+    if any(_is_word_char(ch) for ch in core):
+        return len(core) >= 3
+    return len(core) >= 2
+
+
+def _trim_tail_overlap(completion: str, suffix: str) -> str:
+    """Rule (a): the completion's tail equals the suffix's head."""
+    norm_c, index = _normalize_for_compare(completion)
+    if not norm_c:
+        return completion
+    norm_s, _ = _normalize_for_compare(suffix, limit=len(norm_c) + 1)
+    for k in range(min(len(norm_c), len(norm_s)), 0, -1):
+        start = len(norm_c) - k
+        if norm_c[start:] != norm_s[:k]:
+            continue
+        overlap = norm_c[start:]
+        if not _overlap_is_trimmable(overlap):
+            continue
+        # Do not cut a word in half on either side of the overlap.
+        if start > 0 and _is_word_char(overlap[0]) and _is_word_char(norm_c[start - 1]):
+            continue
+        if k < len(norm_s) and _is_word_char(overlap[-1]) and _is_word_char(norm_s[k]):
+            continue
+        if not _cut_keeps_brackets(norm_c, start):
+            continue
+        return completion[: index[start]]
+    return completion
+
+
+def _trim_rest_of_line(completion: str, suffix: str) -> str:
+    """Rule (b): the completion's last line ends with the rest of the cursor's line."""
+    eol = _EOL_RE.search(suffix)
+    rest = (suffix if eol is None else suffix[: eol.start()]).strip()
+    if not rest:
+        return completion
+    body = completion.rstrip()
+    last_line_start = max(body.rfind("\n"), body.rfind("\r")) + 1
+    if not body[last_line_start:].endswith(rest):
+        return completion
+    cut = len(body) - len(rest)
+    if cut > 0 and _is_word_char(rest[0]) and _is_word_char(body[cut - 1]):
+        return completion
+    if not _cut_keeps_brackets(body, cut):
+        return completion
+    return completion[:cut]
+
+
+def _first_nonblank_lines(text: str, count: int) -> list[str]:
+    out: list[str] = []
+    for _, content, _ in _iter_lines(text):
+        stripped = content.strip()
+        if stripped:
+            out.append(stripped)
+            if len(out) == count:
+                break
+    return out
+
+
+def _trim_duplicate_lines(completion: str, suffix: str, line_before: str | None) -> str:
+    """Rule (c): the completion's last lines re-write the lines that follow the cursor."""
+    lines = list(_iter_lines(completion))
+    # (line index, stripped full line) for the non-blank lines that are eligible.  The first
+    # line continues the cursor's line, so it is only comparable when we know that line.
+    candidates: list[tuple[int, str]] = []
+    for i, (_, content, _) in enumerate(lines):
+        if i == 0:
+            if line_before is None:
+                continue
+            full = (line_before + content).strip()
+            if content.strip() and full:
+                candidates.append((0, full))
+        elif content.strip():
+            candidates.append((i, content.strip()))
+    if not candidates:
+        return completion
+
+    wanted = _first_nonblank_lines(suffix, len(candidates))
+    for k in range(min(len(candidates), len(wanted)), 0, -1):
+        tail = candidates[-k:]
+        if [text for _, text in tail] != wanted[:k]:
+            continue
+        first_dropped = tail[0][0]
+        if first_dropped == 0:
+            cut = 0
+        else:
+            # Drop the line break before the first dropped line, and any blank lines too.
+            prev_start, prev_content, _ = lines[first_dropped - 1]
+            cut = prev_start + len(prev_content)
+            kept_blank = first_dropped - 1
+            while kept_blank > 0 and not lines[kept_blank][1].strip():
+                kept_blank -= 1
+                cut = lines[kept_blank][0] + len(lines[kept_blank][1])
+        if not _cut_keeps_brackets(completion, cut):
+            continue
+        # Stripped comparison ignores indentation: never leave a block opener without body
+        # ("if y:" + dropped "    return x" when the suffix's "return x" is one level up).
+        kept_last_line = completion[:cut].rstrip().rsplit("\n", 1)[-1].strip()
+        if kept_last_line and _BLOCK_OPENER_RE.search(kept_last_line):
+            continue
+        return completion[:cut]
+    return completion
+
+
+def trim_suffix_overlap(completion: str, suffix: str, *, line_before: str | None = None) -> str:
+    """Drop the end of ``completion`` that duplicates the start of ``suffix``.
+
+    Three rules, applied in order, each only ever shortening the completion (the result is
+    always a prefix of ``completion``):
+
+    (a) the longest tail of the completion equal to the head of the suffix (line breaks and
+        trailing whitespace normalised) -- trimmed when it is made of closing brackets,
+        quotes or ``;,:`` (any length), or is >= 3 chars if it contains a word character,
+        or >= 2 chars of other punctuation; never when it would split a word, or drop a
+        closing bracket that matches an opening bracket kept in the completion;
+    (b) the completion's last line ends with the whole rest of the cursor's line -> drop it
+        (same word and bracket guards);
+    (c) the completion's last k non-blank lines equal the suffix's first k non-blank lines
+        (stripped) -> drop them, unless that leaves a closing bracket without its opener or
+        a block opener (``if y:``, ``{``...) without its body.  The completion's first line
+        continues the cursor's line, so it is compared as ``line_before + first_line`` and
+        only when ``line_before`` is given; otherwise it never takes part in rule (c).
+    """
+    if not completion or not suffix:
+        return completion
+    completion = _trim_tail_overlap(completion, suffix)
+    completion = _trim_rest_of_line(completion, suffix)
+    return _trim_duplicate_lines(completion, suffix, line_before)
+
+
+# --------------------------------------------------------------------------------------
+# 4. Repetition of the text above the cursor
+# --------------------------------------------------------------------------------------
+
+
+def is_repetition(completion: str, prefix: str) -> bool:
+    """True when ``completion`` merely repeats the text right above the cursor.
+
+    The completion's first line is joined to the cursor's line when that line already has
+    text (a completion starting with a line break instead makes the cursor's line a
+    complete line above it).  Then it is a repetition when:
+
+    * its non-blank lines (blank lines at either end ignored) equal, stripped, the lines
+      immediately above; or
+    * it is a single line of >= 8 characters equal to the last non-blank line above; or
+    * it has >= 2 non-blank lines that are all the same line.
+
+    Lines that legitimately repeat (``}``, ``});``, ``end``, ``</div>``...) never count on
+    their own: at least one repeated line must be "real" code.
+    """
+    line_before = _cursor_line(prefix)
+    above_prefix = prefix[: len(prefix) - len(line_before)]
+    lines = _split_lines(completion)
+    if line_before.strip():
+        if len(lines) > 1 and not lines[0].strip():
+            above_prefix = prefix + "\n"
+            lines = lines[1:]
+        else:
+            lines[0] = line_before + lines[0]
+    stripped = [line.strip() for line in lines]
+    while stripped and not stripped[-1]:
+        stripped.pop()
+    while stripped and not stripped[0]:
+        stripped.pop(0)
+    if not stripped:
+        return False
+
+    nonblank = [line for line in stripped if line]
+    if all(_is_trivial_line(line) for line in nonblank):
+        return False
+
+    above = [line.strip() for line in _lines_above(above_prefix, len(stripped))]
+    if len(above) == len(stripped) and above == stripped:
+        return True
+
+    if (
+        len(stripped) == 1
+        and len(stripped[0]) >= 8
+        and stripped[0] == _last_nonblank_line_above(above_prefix)
+    ):
+        return True
+
+    return len(nonblank) >= 2 and len(set(nonblank)) == 1
+
+
+# --------------------------------------------------------------------------------------
+# 5. Indentation of the first line
+# --------------------------------------------------------------------------------------
+
+
+def fix_indentation(completion: str, prefix: str) -> str:
+    """Remove from the completion's first line the indentation the cursor's line already has.
+
+    Only applies when the cursor's line is whitespace-only up to the cursor: the common
+    leading run of that whitespace and the first line's leading whitespace is removed
+    (compared literally, so tabs never match spaces).  Later lines are left untouched.
+    """
+    line_before = _cursor_line(prefix)
+    if not line_before or line_before.strip(" \t"):
+        return completion
+    first_ws = _leading_ws(completion)
+    common = 0
+    while (
+        common < len(first_ws)
+        and common < len(line_before)
+        and first_ws[common] == line_before[common]
+    ):
+        common += 1
+    return completion[common:]
+
+
+# --------------------------------------------------------------------------------------
+# 6. Line endings
+# --------------------------------------------------------------------------------------
+
+
+def normalize_line_endings(text: str, eol: str) -> str:
+    """Replace every line break in ``text`` (``\\r\\n``, ``\\r`` or ``\\n``) with ``eol``."""
+    return _EOL_RE.sub(eol, text)
+
+
+def detect_eol(prefix: str, suffix: str) -> str:
+    """The document's line ending: ``"\\r\\n"`` if it occurs in prefix or suffix, else ``"\\n"``."""
+    return "\r\n" if "\r\n" in prefix or "\r\n" in suffix else "\n"
+
+
+# --------------------------------------------------------------------------------------
+# 7. Pipeline
+# --------------------------------------------------------------------------------------
+
+
+def postprocess(completion: str, prefix: str, suffix: str, *, single_line: bool) -> str:
+    """Turn the model's raw answer into the text to show at the cursor ("" = nothing).
+
+    strip_artifacts -> (single_line: truncate_single_line) -> fix_indentation ->
+    trim_suffix_overlap -> drop trailing whitespace (blank lines and trailing spaces) ->
+    "" if blank or a repetition of the lines above -> line endings of the document.
+    """
+    text = normalize_line_endings(strip_artifacts(completion), "\n")
+    if single_line:
+        text = truncate_single_line(text)
+    text = fix_indentation(text, prefix)
+    text = trim_suffix_overlap(text, suffix, line_before=_cursor_line(prefix))
+    text = text.rstrip()
+    if not text.strip() or is_repetition(text, prefix):
+        return ""
+    return normalize_line_endings(text, detect_eol(prefix, suffix))
+
+
+# --------------------------------------------------------------------------------------
+# Block detection (used by the engine to stop multi-line completions early)
+# --------------------------------------------------------------------------------------
+
+
+def _indent_unit(prefix: str) -> str:
+    """Guess one indentation level from the prefix: a tab, or N spaces (default 4)."""
+    tab_lines = space_lines = 0
+    smallest_step: int | None = None
+    smallest_indent: int | None = None
+    previous: int | None = None
+    for line in _split_lines(prefix):
+        body = line.lstrip(" \t")
+        if not body:
+            continue
+        ws = line[: len(line) - len(body)]
+        if ws.startswith("\t"):
+            tab_lines += 1
+            previous = None
+            continue
+        if ws:
+            space_lines += 1
+        if body.startswith("*") or "\t" in ws:
+            # Block-comment continuation lines (" * text") are aligned, not indented.
+            continue
+        width = len(ws)
+        if width >= 2 and (smallest_indent is None or width < smallest_indent):
+            smallest_indent = width
+        if previous is not None and width - previous >= 2:
+            step = width - previous
+            if smallest_step is None or step < smallest_step:
+                smallest_step = step
+        previous = width
+    if tab_lines > space_lines:
+        return "\t"
+    if smallest_step is not None:
+        return " " * smallest_step
+    if smallest_indent is not None:
+        return " " * smallest_indent
+    return "    "
+
+
+def block_body_indent(prefix: str) -> str:
+    """Indentation of the block body the cursor is in.
+
+    That is the cursor line's leading whitespace, plus one indentation unit when the text
+    before the cursor ends with something that opens a block (``:``, ``{``, ``(``, ``[``,
+    ``=>``, ``do``, ``then``).  The unit is a tab when the cursor's line or most indented
+    lines of the prefix use tabs, else the smallest indentation step (>= 2) seen in the
+    prefix, else 4 spaces.
+    """
+    line_before = _cursor_line(prefix)
+    indent = _leading_ws(line_before)
+    if not _BLOCK_OPENER_RE.search(line_before.strip()):
+        return indent
+    unit = "\t" if "\t" in indent else _indent_unit(prefix)
+    return indent + unit
+
+
+def _indent_less(indent: str, base: str) -> bool:
+    if indent == base or indent.startswith(base):
+        return False
+    if base.startswith(indent):
+        return True
+    return len(indent.expandtabs(4)) < len(base.expandtabs(4))
+
+
+def block_end_index(text: str, base_indent: str) -> int | None:
+    """Where a multi-line completion leaves the block whose body is at ``base_indent``.
+
+    Scans the lines of ``text`` after its first (which continues the cursor's line),
+    ignoring blank lines, for the first line indented less than ``base_indent``, and
+    returns the index in ``text`` where that line starts; the caller keeps ``text[:index]``
+    (which ends with the line break, so strip it).  When that line only closes brackets
+    (``}``, ``});``, ``]``, ``)``, ``end``...), it is the block's own closer: it is kept
+    and the index of the line after it is returned.  Returns ``None`` when the completion
+    has not left the block -- including while a dedented closer-looking last line has no
+    line break yet (it may still grow), so this is safe to call on streamed text.
+    """
+    if not base_indent:
+        return None
+    lines = list(_iter_lines(text))
+    for i, (start, content, eol) in enumerate(lines):
+        if i == 0:
+            continue
+        stripped = content.strip()
+        if not stripped:
+            continue
+        if not _indent_less(_leading_ws(content), base_indent):
+            continue
+        is_last = i == len(lines) - 1
+        if _PURE_CLOSER_RE.fullmatch(stripped):
+            return None if is_last else start + len(content) + len(eol)
+        if is_last and "end".startswith(stripped):
+            return None
+        return start
+    return None

@@ -1,0 +1,279 @@
+"""Typed settings for codestral-ls.
+
+Settings come from four sources, lowest priority first:
+
+1. the defaults below;
+2. the environment (``CODESTRAL_API_KEY``, ``MISTRAL_API_KEY``, ``CODESTRAL_ENDPOINT``);
+3. ``initializationOptions`` (either flat or nested under ``"codestral"``);
+4. the ``codestral`` section of ``workspace/configuration``.
+
+Keys are camelCase, as editors write them.  A value of the wrong type or out of range never
+stops the server: the default is used and :func:`parse_settings` reports one problem naming
+the key and the default.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+SECTION = "codestral"
+CODESTRAL_ENDPOINT = "https://codestral.mistral.ai"
+MISTRAL_ENDPOINT = "https://api.mistral.ai"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every user-facing setting, with its default.  Attribute names are the camelCase keys."""
+
+    endpoint: str | None = None
+    """Base URL of the API.  Unset: ``https://codestral.mistral.ai`` when only
+    ``CODESTRAL_API_KEY`` is set, otherwise ``https://api.mistral.ai``."""
+
+    apiKey: str | None = None
+    """API key.  Accepted, but prefer the ``CODESTRAL_API_KEY`` or ``MISTRAL_API_KEY``
+    environment variables so the key never lands in a settings file."""
+
+    model: str = "codestral-latest"
+    """Model used for fill-in-the-middle completions."""
+
+    chatModel: str = "codestral-latest"
+    """Model used for chat-based code actions."""
+
+    maxTokens: int = 256
+    """Most tokens generated for a multi-line completion (single-line completions use at most
+    64)."""
+
+    temperature: float = 0.0
+    """Sampling temperature, 0 to 1.5.  0 gives the same answer for the same context."""
+
+    stop: tuple[str, ...] = ()
+    """Extra stop sequences sent with every completion request."""
+
+    debounceMs: int = 150
+    """Milliseconds to wait after the last keystroke before asking the model."""
+
+    prefixChars: int = 9000
+    """Most characters of text before the cursor sent as the prompt (cut at a line boundary)."""
+
+    suffixChars: int = 3000
+    """Most characters of text after the cursor sent as the suffix (cut at a line boundary)."""
+
+    requestTimeoutMs: int = 5000
+    """Milliseconds before a completion request to the API is abandoned."""
+
+    enable: bool = True
+    """Completions on or off everywhere.  May also be an object of language ids, for example
+    ``{"*": true, "markdown": false}``."""
+
+    enableLanguages: Mapping[str, bool] = field(default_factory=dict)
+    """Per-language on/off switches, filled from an object given as ``enable``."""
+
+    def enabled_for(self, language_id: str | None) -> bool:
+        """Whether completions are on for a document of ``language_id``."""
+        if language_id and language_id in self.enableLanguages:
+            return self.enableLanguages[language_id]
+        return self.enable
+
+    @property
+    def request_timeout(self) -> float:
+        """The request timeout in seconds."""
+        return self.requestTimeoutMs / 1000.0
+
+
+#: Bounds for numeric settings: (minimum, maximum), inclusive.
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "maxTokens": (1, 8192),
+    "temperature": (0.0, 1.5),
+    "debounceMs": (0, 5000),
+    "prefixChars": (0, 2_000_000),
+    "suffixChars": (0, 2_000_000),
+    "requestTimeoutMs": (100, 600_000),
+}
+
+_KEYS = frozenset(f.name for f in dataclasses.fields(Settings)) - {"enableLanguages"}
+
+
+@cache
+def field_docs() -> dict[str, str]:
+    """The docstring written under each field of :class:`Settings`, keyed by field name."""
+    tree = ast.parse(inspect.getsource(Settings))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The environment variables codestral-ls reads."""
+
+    codestral_api_key: str | None = None
+    mistral_api_key: str | None = None
+    endpoint: str | None = None
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Environment:
+        """Read the variables from ``env`` (normally ``os.environ``); blank values count as unset."""
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        return cls(get("CODESTRAL_API_KEY"), get("MISTRAL_API_KEY"), get("CODESTRAL_ENDPOINT"))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where requests go and with which key, resolved from settings and environment."""
+
+    endpoint: str
+    api_key: str | None
+    key_source: str | None
+    """Where the key came from: ``CODESTRAL_API_KEY``, ``MISTRAL_API_KEY``, ``apiKey`` or None."""
+
+
+def resolve_connection(settings: Settings, env: Environment) -> Connection:
+    """Pick the endpoint and the matching key.
+
+    Keys of codestral.mistral.ai and api.mistral.ai are different, so when both variables are
+    set, the one that belongs to the endpoint wins.
+    """
+    endpoint = settings.endpoint or env.endpoint
+    if endpoint is None:
+        if env.codestral_api_key and not env.mistral_api_key:
+            endpoint = CODESTRAL_ENDPOINT
+        else:
+            endpoint = MISTRAL_ENDPOINT
+    endpoint = endpoint.rstrip("/")
+    if settings.apiKey:
+        return Connection(endpoint, settings.apiKey, "apiKey")
+    host = urlsplit(endpoint).hostname or ""
+    ordered = [("CODESTRAL_API_KEY", env.codestral_api_key), ("MISTRAL_API_KEY", env.mistral_api_key)]
+    if host != "codestral.mistral.ai":
+        ordered.reverse()
+    for name, value in ordered:
+        if value:
+            return Connection(endpoint, value, name)
+    return Connection(endpoint, None, None)
+
+
+def section_of(options: Any) -> Mapping[str, Any]:
+    """Accept settings either flat or nested under ``"codestral"``; anything else is empty."""
+    if not isinstance(options, Mapping):
+        return {}
+    nested = options.get(SECTION)
+    if isinstance(nested, Mapping):
+        return nested
+    return options
+
+
+def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
+    """Merge raw settings objects (later ones win) into :class:`Settings`.
+
+    Returns the settings and a list of problems, one sentence per bad key, each naming the key
+    and the default that is used instead.  Unknown keys are ignored silently: editors send
+    settings of other versions.
+    """
+    merged: dict[str, Any] = {}
+    for source in sources:
+        for key, value in section_of(source).items():
+            if key in _KEYS and value is not None:
+                merged[key] = value
+
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, raw in merged.items():
+        try:
+            values.update(_convert(key, raw))
+        except ValueError as exc:
+            default = getattr(defaults, key)
+            problems.append(
+                f"codestral: setting '{key}' {exc}; using the default ({_show(default)})."
+            )
+    return dataclasses.replace(defaults, **values), problems
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[]" if not value else repr(list(value))
+    return str(value)
+
+
+_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+
+
+def _convert(key: str, raw: Any) -> dict[str, Any]:
+    """Turn one raw value into the typed value(s) for ``key`` or raise ValueError."""
+    if key == "endpoint":
+        text = _string(raw).strip()
+        if not text:
+            return {}
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, got {text!r}")
+        return {key: text.rstrip("/")}
+    if key == "apiKey":
+        text = _string(raw).strip()
+        return {key: text or None}
+    if key in ("model", "chatModel"):
+        text = _string(raw).strip()
+        if not _MODEL_RE.match(text):
+            raise ValueError(f"must be a model id such as 'codestral-latest', got {text!r}")
+        return {key: text}
+    if key == "stop":
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
+            raise ValueError("must be a list of non-empty strings")
+        return {key: tuple(raw)}
+    if key == "enable":
+        if isinstance(raw, bool):
+            return {key: raw}
+        if isinstance(raw, Mapping) and all(
+            isinstance(k, str) and isinstance(v, bool) for k, v in raw.items()
+        ):
+            per_language = {k: v for k, v in raw.items() if k != "*"}
+            return {"enable": raw.get("*", True), "enableLanguages": per_language}
+        raise ValueError('must be true, false or an object such as {"*": true, "markdown": false}')
+    if key == "temperature":
+        return {key: _number(key, raw, float)}
+    return {key: _number(key, raw, int)}
+
+
+def _string(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"must be a string, got {type(raw).__name__}")
+    return raw
+
+
+def _number(key: str, raw: Any, kind: type) -> Any:
+    low, high = _BOUNDS[key]
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ValueError(f"must be a number from {_show(low)} to {_show(high)}")
+    if kind is int and (not math.isfinite(raw) or raw != int(raw)):
+        raise ValueError(f"must be a whole number from {low:g} to {high:g}, got {raw}")
+    if not (low <= raw <= high):
+        raise ValueError(f"must be from {low:g} to {high:g}, got {raw}")
+    return kind(raw)

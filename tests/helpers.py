@@ -1,0 +1,20 @@
+"""Small helpers shared by unit and end-to-end tests."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+
+def position_at(text: str, offset: int, encoding: str) -> types.Position:
+    """The LSP position of ``offset`` (a Python index into ``text``) in ``encoding`` units."""
+    before = text[:offset]
+    line = before.replace("\r\n", "\n").replace("\r", "\n").count("\n")
+    start = max(before.rfind("\n"), before.rfind("\r")) + 1
+    column_text = before[start:]
+    if encoding == "utf-8":
+        character = len(column_text.encode("utf-8"))
+    elif encoding == "utf-32":
+        character = len(column_text)
+    else:
+        character = len(column_text.encode("utf-16-le")) // 2
+    return types.Position(line=line, character=character)

@@ -1,0 +1,131 @@
+"""Settings: merging, validation and connection resolution."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from codestral_ls.settings import (
+    CODESTRAL_ENDPOINT,
+    MISTRAL_ENDPOINT,
+    Environment,
+    Settings,
+    field_docs,
+    parse_settings,
+    resolve_connection,
+)
+
+
+def test_defaults() -> None:
+    settings, problems = parse_settings()
+    assert problems == []
+    assert settings == Settings()
+    assert settings.model == "codestral-latest"
+    assert settings.prefixChars / settings.suffixChars == pytest.approx(3, rel=0.01)
+
+
+def test_every_field_has_a_docstring() -> None:
+    docs = field_docs()
+    for field in dataclasses.fields(Settings):
+        assert docs.get(field.name), f"{field.name} has no docstring"
+
+
+def test_later_sources_win_and_nesting_is_accepted() -> None:
+    settings, problems = parse_settings(
+        {"codestral": {"model": "a", "maxTokens": 10}}, {"maxTokens": 20}, None
+    )
+    assert problems == []
+    assert (settings.model, settings.maxTokens) == ("a", 20)
+
+
+def test_unknown_keys_are_ignored() -> None:
+    settings, problems = parse_settings({"someFutureKey": 1, "model": "x"})
+    assert problems == [] and settings.model == "x"
+
+
+@pytest.mark.parametrize(
+    "key, value, default_text",
+    [
+        ("maxTokens", "many", "256"),
+        ("maxTokens", 0, "256"),
+        ("maxTokens", 1.5, "256"),
+        ("maxTokens", True, "256"),
+        ("temperature", 3, "0.0"),
+        ("temperature", float("nan"), "0.0"),
+        ("debounceMs", -5, "150"),
+        ("endpoint", "ftp://example.com", "unset"),
+        ("endpoint", 42, "unset"),
+        ("model", "", "codestral-latest"),
+        ("model", "has space", "codestral-latest"),
+        ("stop", [1, 2], "[]"),
+        ("enable", "yes", "true"),
+        ("requestTimeoutMs", 1, "5000"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_default(key: str, value: object, default_text: str) -> None:
+    settings, problems = parse_settings({key: value, "chatModel": "mistral-large-latest"})
+    [problem] = problems
+    assert f"'{key}'" in problem
+    assert f"default ({default_text})" in problem
+    assert getattr(settings, key) == getattr(Settings(), key)
+    assert settings.chatModel == "mistral-large-latest"  # good keys still apply
+
+
+def test_enable_per_language() -> None:
+    settings, _ = parse_settings({"enable": {"*": False, "python": True}})
+    assert settings.enabled_for("python")
+    assert not settings.enabled_for("markdown")
+    assert not settings.enabled_for(None)
+
+
+def test_stop_accepts_a_single_string() -> None:
+    settings, _ = parse_settings({"stop": "\n\n"})
+    assert settings.stop == ("\n\n",)
+
+
+def test_endpoint_is_normalised() -> None:
+    settings, _ = parse_settings({"endpoint": "http://localhost:8080/ "})
+    assert settings.endpoint == "http://localhost:8080"
+
+
+@pytest.mark.parametrize(
+    "env, endpoint, source",
+    [
+        ({"CODESTRAL_API_KEY": "c"}, CODESTRAL_ENDPOINT, "CODESTRAL_API_KEY"),
+        ({"MISTRAL_API_KEY": "m"}, MISTRAL_ENDPOINT, "MISTRAL_API_KEY"),
+        ({"CODESTRAL_API_KEY": "c", "MISTRAL_API_KEY": "m"}, MISTRAL_ENDPOINT, "MISTRAL_API_KEY"),
+        ({}, MISTRAL_ENDPOINT, None),
+        ({"CODESTRAL_API_KEY": "  "}, MISTRAL_ENDPOINT, None),
+        (
+            {"CODESTRAL_API_KEY": "c", "MISTRAL_API_KEY": "m",
+             "CODESTRAL_ENDPOINT": "https://codestral.mistral.ai/"},
+            CODESTRAL_ENDPOINT,
+            "CODESTRAL_API_KEY",
+        ),
+        ({"MISTRAL_API_KEY": "m", "CODESTRAL_ENDPOINT": "http://127.0.0.1:9"},
+         "http://127.0.0.1:9", "MISTRAL_API_KEY"),
+    ],
+)
+def test_connection_from_environment(env: dict[str, str], endpoint: str, source: str | None) -> None:
+    connection = resolve_connection(Settings(), Environment.from_mapping(env))
+    assert connection.endpoint == endpoint
+    assert connection.key_source == source
+
+
+def test_settings_override_environment() -> None:
+    env = Environment.from_mapping({"CODESTRAL_API_KEY": "c", "CODESTRAL_ENDPOINT": "http://x:1"})
+    settings, _ = parse_settings({"endpoint": "https://api.mistral.ai", "apiKey": "k"})
+    connection = resolve_connection(settings, env)
+    assert (connection.endpoint, connection.api_key, connection.key_source) == (
+        "https://api.mistral.ai", "k", "apiKey",
+    )
+
+
+def test_readme_lists_every_setting() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in field_docs():
+        if name != "enableLanguages":
+            assert f"| `{name}` |" in readme, f"README's settings table lacks {name}"
