@@ -1,0 +1,952 @@
+"""A fake Mistral API server: a real HTTP/1.1 server on 127.0.0.1 in a background thread.
+
+Used by end-to-end tests and benchmarks instead of the real API.  It validates every request
+body against the official request schemas (``tests/schemas/mistral.json``), answers like the
+real API (response shapes, SSE streaming with chunked transfer encoding, 401/422/400 errors)
+and records what it saw.
+
+Typical use::
+
+    with FakeMistral(ttft=0.02) as fake:
+        client = MistralClient(fake.url, "test-key")
+        ...
+        assert fake.fim_requests()[0].errors == []
+
+Synchronisation helpers (never sleep in tests): ``gate()`` holds responses until released,
+``wait_for_requests(n)`` / ``wait_until(pred)`` block until something happened, and
+``await_requests`` / ``await_until`` are their asyncio-friendly versions.
+
+Standalone: ``python tests/fake_mistral.py --port 8765 --latency 0.05 --ttft 0.02``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import functools
+import hashlib
+import json
+import math
+import re
+import selectors
+import socket
+import socketserver
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "CHAT_PATH",
+    "EMBEDDINGS_PATH",
+    "FIM_PATH",
+    "MODELS_PATH",
+    "FakeMistral",
+    "Recorded",
+    "default_models",
+    "validate_request",
+    "validation_details",
+]
+
+FIM_PATH = "/v1/fim/completions"
+CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
+MODELS_PATH = "/v1/models"
+
+Kind = Literal["fim", "chat", "embeddings"]
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "mistral.json"
+_SCHEMA_URI = "urn:codestral-ls:mistral-openapi"
+_ROOT_SCHEMAS: dict[str, str] = {
+    "fim": "FIMCompletionRequest",
+    "chat": "ChatCompletionRequest",
+    "embeddings": "EmbeddingRequest",
+}
+_KIND_BY_PATH: dict[str, Kind] = {
+    FIM_PATH: "fim",
+    CHAT_PATH: "chat",
+    EMBEDDINGS_PATH: "embeddings",
+}
+EMBEDDING_DIMENSION = 16
+
+# --------------------------------------------------------------------------------------------
+# Request validation
+
+
+@functools.cache
+def _validator(kind: str) -> Draft202012Validator:
+    document = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    resource = Resource.from_contents(document, default_specification=DRAFT202012)
+    registry: Registry[Any] = Registry().with_resource(_SCHEMA_URI, resource)
+    root = {"$ref": f"{_SCHEMA_URI}#/components/schemas/{_ROOT_SCHEMAS[kind]}"}
+    return Draft202012Validator(root, registry=registry)
+
+
+def validation_details(kind: Kind, body: Any) -> list[dict[str, Any]]:
+    """Schema violations of ``body`` in the shape of FastAPI/pydantic 422 ``detail`` items."""
+    if kind not in _ROOT_SCHEMAS:
+        raise ValueError(f"unknown request kind {kind!r}")
+    if not isinstance(body, dict):
+        return [{"type": "dict_type", "loc": ["body"], "msg": "Input should be a valid dictionary"}]
+    details: list[dict[str, Any]] = []
+    errors = sorted(
+        _validator(kind).iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path]
+    )
+    for error in errors:
+        loc: list[Any] = ["body", *error.absolute_path]
+        instance = error.instance
+        if error.validator == "additionalProperties" and isinstance(instance, dict):
+            allowed = (
+                set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+            )
+            for extra in sorted(key for key in instance if key not in allowed):
+                details.append(
+                    {
+                        "type": "extra_forbidden",
+                        "loc": [*loc, extra],
+                        "msg": "Extra inputs are not permitted",
+                        "input": instance[extra],
+                    }
+                )
+        elif error.validator == "required" and isinstance(instance, dict):
+            for name in error.validator_value:
+                if name not in instance:
+                    details.append(
+                        {"type": "missing", "loc": [*loc, name], "msg": "Field required"}
+                    )
+        else:
+            details.append({"type": str(error.validator), "loc": loc, "msg": error.message})
+    unique: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for detail in details:
+        key = (detail["type"], json.dumps(detail["loc"]))
+        if key not in seen:
+            seen.add(key)
+            unique.append(detail)
+    return unique
+
+
+def _format_detail(detail: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in detail.get("loc", []))
+    return f"{where}: {detail['msg']}" if where else str(detail["msg"])
+
+
+def validate_request(kind: Kind, body: dict[str, Any]) -> list[str]:
+    """Human-readable schema errors of a request body; an empty list means valid."""
+    return [_format_detail(detail) for detail in validation_details(kind, body)]
+
+
+# --------------------------------------------------------------------------------------------
+# Recorded requests and defaults
+
+
+@dataclass
+class Recorded:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: dict[str, Any] | None
+    errors: list[str] = field(default_factory=list)
+    stream: bool = False
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    remaining: int
+
+
+def default_models() -> list[dict[str, Any]]:
+    """Model cards resembling the real ``GET /v1/models`` answer."""
+
+    def card(
+        model_id: str,
+        *,
+        created: int,
+        description: str,
+        fim: bool,
+        chat: bool,
+        context: int,
+        aliases: list[str],
+        temperature: float | None,
+        deprecation: str | None = None,
+        replacement: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": model_id,
+            "object": "model",
+            "created": created,
+            "owned_by": "mistralai",
+            "capabilities": {
+                "completion_chat": chat,
+                "completion_fim": fim,
+                "function_calling": chat,
+                "fine_tuning": False,
+                "vision": False,
+                "ocr": False,
+                "classification": False,
+                "moderation": False,
+                "audio": False,
+                "audio_transcription": False,
+            },
+            "name": model_id,
+            "description": description,
+            "max_context_length": context,
+            "aliases": aliases,
+            "deprecation": deprecation,
+            "deprecation_replacement_model": replacement,
+            "default_model_temperature": temperature,
+            "type": "base",
+        }
+
+    return [
+        card(
+            "codestral-2508",
+            created=1754438400,
+            description="Our cutting-edge language model for coding released August 2025.",
+            fim=True,
+            chat=True,
+            context=256000,
+            aliases=["codestral-latest"],
+            temperature=0.3,
+        ),
+        card(
+            "mistral-large-latest",
+            created=1732579200,
+            description="Our top-tier large model for high-complexity tasks.",
+            fim=False,
+            chat=True,
+            context=131072,
+            aliases=["mistral-large-2411"],
+            temperature=0.7,
+        ),
+        card(
+            "mistral-embed",
+            created=1702944000,
+            description="Our state-of-the-art semantic model for extracting text representations.",
+            fim=False,
+            chat=False,
+            context=8192,
+            aliases=[],
+            temperature=None,
+        ),
+        card(
+            "codestral-2405",
+            created=1716940800,
+            description="Our first coding model, released May 2024.",
+            fim=True,
+            chat=True,
+            context=32768,
+            aliases=[],
+            temperature=0.3,
+            deprecation="2025-05-31T12:00:00Z",
+            replacement="codestral-2508",
+        ),
+    ]
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _default_error_body(status: int) -> dict[str, Any]:
+    if status == 401:
+        return {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
+    if status == 429:
+        error_type = "rate_limited"
+    elif status >= 500:
+        error_type = "internal_server_error"
+    else:
+        error_type = "invalid_request_error"
+    return {
+        "object": "error",
+        "message": _status_phrase(status),
+        "type": error_type,
+        "param": None,
+        "code": None,
+    }
+
+
+def _encode_body(
+    body: bytes | str | dict[str, Any] | list[Any] | None, status: int
+) -> tuple[bytes, str]:
+    if body is None:
+        body = _default_error_body(status)
+    if isinstance(body, (dict, list)):
+        return json.dumps(body).encode(), "application/json"
+    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    stripped = data.lstrip()
+    if stripped.startswith(b"<"):
+        return data, "text/html; charset=utf-8"
+    try:
+        json.loads(data)
+    except ValueError:
+        return data, "text/plain; charset=utf-8"
+    return data, "application/json"
+
+
+_PIECE_RE = re.compile(r"\s+|\w{1,4}|[^\w\s]")
+
+
+def _pieces(text: str) -> list[str]:
+    """Split text into token-ish pieces; ``"".join(_pieces(t)) == t``."""
+    return _PIECE_RE.findall(text)
+
+
+def _stops(body: dict[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list):
+        return [s for s in stop if isinstance(s, str) and s]
+    return []
+
+
+def _embedding(model: str, text: str) -> list[float]:
+    digest = hashlib.sha256(f"{model}\0{text}".encode()).digest()
+    raw = [(byte - 127.5) / 127.5 for byte in digest[:EMBEDDING_DIMENSION]]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [round(x / norm, 6) for x in raw]
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeMistral
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup: skip it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up mid-response are routine here; stay quiet.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeMistral/1.0"
+    sys_version = ""
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Small writes (SSE chunks, headers then body) must not wait for Nagle's algorithm.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.fake._connection_opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.fake._connection_closed(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _dispatch(self) -> None:
+        try:
+            self.server.fake._handle(self)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True
+
+    do_GET = _dispatch
+    do_POST = _dispatch
+    do_PUT = _dispatch
+    do_DELETE = _dispatch
+    do_PATCH = _dispatch
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        parts: list[bytes] = []
+        while True:
+            size_line = handler.rfile.readline(1024)
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(handler.rfile.read(size))
+            handler.rfile.readline(1024)
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length > 0 else b""
+
+
+def _send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    data: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> None:
+    handler.send_response(status)
+    extra = dict(headers or {})
+    if not any(key.lower() == "content-type" for key in extra):
+        handler.send_header("Content-Type", content_type)
+    for key, value in extra.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def _send_json(handler: BaseHTTPRequestHandler, status: int, obj: Any) -> None:
+    _send(handler, status, json.dumps(obj).encode())
+
+
+def _write_chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+    handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+# --------------------------------------------------------------------------------------------
+# The fake
+
+
+class FakeMistral:
+    """A real HTTP server imitating the Mistral API (see module docstring).
+
+    Behaviour knobs (plain attributes, change them at any time): ``latency`` (seconds before
+    any response), ``ttft`` (before the first token), ``token_delay`` (between streamed
+    pieces; non-streaming answers wait ``ttft + token_delay * (pieces - 1)``), ``fim_text`` /
+    ``chat_text`` (a string or ``callable(body) -> str``), ``models`` (cards served at
+    ``GET /v1/models``), ``require_auth``, ``valid_keys`` (``None`` = any non-empty key) and
+    ``check_models`` (answer 400 "Invalid model" like the real API for a model that is neither
+    an id nor an alias in ``models``).
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        ttft: float = 0.0,
+        token_delay: float = 0.0,
+        require_auth: bool = True,
+        valid_keys: set[str] | None = None,
+        check_models: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._initial: dict[str, Any] = {
+            "latency": latency,
+            "ttft": ttft,
+            "token_delay": token_delay,
+            "require_auth": require_auth,
+            "valid_keys": set(valid_keys) if valid_keys is not None else None,
+            "check_models": check_models,
+        }
+        self._host = host
+        self._port = port
+        self._cond = threading.Condition()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._active: set[socket.socket] = set()
+        self._stopping = False
+        self._gates: list[threading.Event] = []
+        self._failures: list[_Failure] = []
+        self.latency: float = latency
+        self.ttft: float = ttft
+        self.token_delay: float = token_delay
+        self.require_auth: bool = require_auth
+        self.valid_keys: set[str] | None = None
+        self.check_models: bool = check_models
+        self.fim_text: str | Callable[[dict[str, Any]], str] = "pass"
+        self.chat_text: str | Callable[[dict[str, Any]], str] = "pass"
+        self.models: list[dict[str, Any]] = []
+        self.requests: list[Recorded] = []
+        self.connections_opened = 0
+        self.streams_aborted = 0
+        self.responses_aborted = 0
+        self._restore_defaults()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _restore_defaults(self) -> None:
+        initial = self._initial
+        self.latency = float(initial["latency"])
+        self.ttft = float(initial["ttft"])
+        self.token_delay = float(initial["token_delay"])
+        self.require_auth = bool(initial["require_auth"])
+        keys = initial["valid_keys"]
+        self.valid_keys = set(keys) if keys is not None else None
+        self.check_models = bool(initial["check_models"])
+        self.fim_text = "pass"
+        self.chat_text = "pass"
+        self.models = default_models()
+
+    def start(self) -> FakeMistral:
+        if self._server is not None:
+            return self
+        self._stopping = False
+        server = _Server((self._host, self._port), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.01},  # stop() waits for one poll
+            name=f"fake-mistral-{server.server_port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping = True
+        with self._cond:
+            for gate in self._gates:
+                gate.set()
+            active = list(self._active)
+            self._cond.notify_all()
+        server.shutdown()
+        server.server_close()
+        for sock in active:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeMistral:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeMistral is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def reset(self) -> None:
+        """Forget recorded requests, counters, queued failures and gates (released), and
+        restore every behaviour knob to its constructor value."""
+        with self._cond:
+            for gate in self._gates:
+                gate.set()
+            self._gates.clear()
+            self._failures.clear()
+            self.requests = []
+            self.connections_opened = 0
+            self.streams_aborted = 0
+            self.responses_aborted = 0
+            self._restore_defaults()
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ test controls
+
+    def fim_requests(self) -> list[Recorded]:
+        with self._cond:
+            return [r for r in self.requests if r.method == "POST" and r.path == FIM_PATH]
+
+    def fail_next(
+        self,
+        status: int,
+        body: bytes | str | dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` POST requests (any endpoint) with this error.
+
+        ``body=None`` sends a realistic default JSON error body; pass ``b""`` for none.
+        """
+        data, content_type = _encode_body(body, status)
+        merged = {"Content-Type": content_type, **(headers or {})}
+        with self._cond:
+            self._failures.append(_Failure(status, data, merged, max(1, times)))
+
+    def gate(self) -> threading.Event:
+        """Hold every response (already received requests too) until the event is set."""
+        event = threading.Event()
+        with self._cond:
+            self._gates.append(event)
+        return event
+
+    hold = gate  # alias: ``gate = fake.hold(); ...; gate.set()``
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Block until ``predicate()`` is true (re-checked on every state change)."""
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout)
+
+    def wait_for_requests(self, n: int, timeout: float = 5.0, *, path: str = FIM_PATH) -> bool:
+        """Block until at least ``n`` requests to ``path`` (default: FIM) have arrived."""
+        return self.wait_until(
+            lambda: sum(1 for r in self.requests if r.path == path) >= n, timeout
+        )
+
+    async def await_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """``wait_until`` without blocking the running event loop."""
+        return await asyncio.to_thread(self.wait_until, predicate, timeout)
+
+    async def await_requests(self, n: int, timeout: float = 5.0, *, path: str = FIM_PATH) -> bool:
+        """``wait_for_requests`` without blocking the running event loop."""
+        return await asyncio.to_thread(self.wait_for_requests, n, timeout, path=path)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _connection_opened(self, sock: socket.socket) -> None:
+        with self._cond:
+            self.connections_opened += 1
+            self._active.add(sock)
+            self._cond.notify_all()
+
+    def _connection_closed(self, sock: socket.socket) -> None:
+        with self._cond:
+            self._active.discard(sock)
+            self._cond.notify_all()
+
+    def _count_abort(self, stream: bool) -> None:
+        if self._stopping:
+            return
+        with self._cond:
+            if stream:
+                self.streams_aborted += 1
+            else:
+                self.responses_aborted += 1
+            self._cond.notify_all()
+
+    def _pop_failure(self) -> _Failure | None:
+        with self._cond:
+            if not self._failures:
+                return None
+            failure = self._failures[0]
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                self._failures.pop(0)
+            return failure
+
+    @staticmethod
+    def _client_gone(handler: BaseHTTPRequestHandler, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; True as soon as the client has hung up."""
+        sock = handler.connection
+        deadline = time.monotonic() + max(0.0, timeout)
+        with selectors.DefaultSelector() as selector:
+            try:
+                selector.register(sock, selectors.EVENT_READ)
+            except (ValueError, OSError):
+                return True
+            ready = selector.select(max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return False
+        try:
+            peeked = sock.recv(1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
+        except BlockingIOError:
+            peeked = b"?"
+        except OSError:
+            return True
+        if not peeked:
+            return True
+        # The client sent more bytes (a pipelined request): it is still there.
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+        return False
+
+    def _wait_gates(self, handler: BaseHTTPRequestHandler) -> bool:
+        """Wait for every open gate; False if the client hung up meanwhile."""
+        with self._cond:
+            gates = list(self._gates)
+        for gate in gates:
+            while not gate.is_set():
+                if self._client_gone(handler, 0.01):
+                    return False
+        return True
+
+    def _resolve_model(self, name: Any) -> str | None:
+        if not isinstance(name, str):
+            return None
+        for card in self.models:
+            if card.get("id") == name or name in (card.get("aliases") or []):
+                return str(card.get("id"))
+        return None
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return False
+        return self.valid_keys is None or token in self.valid_keys
+
+    # ------------------------------------------------------------------ request handling
+
+    def _handle(self, handler: _Handler) -> None:
+        method = handler.command
+        path = urlsplit(handler.path).path
+        raw = _read_body(handler)
+        headers = {key.lower(): value for key, value in handler.headers.items()}
+        kind = _KIND_BY_PATH.get(path) if method == "POST" else None
+
+        body: dict[str, Any] | None = None
+        details: list[dict[str, Any]] = []
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = None
+                if kind:
+                    details = [
+                        {"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}
+                    ]
+            if isinstance(parsed, dict):
+                body = parsed
+        if kind and not details:
+            details = validation_details(kind, body)
+        record = Recorded(
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            errors=[_format_detail(detail) for detail in details],
+            stream=bool(body is not None and body.get("stream") is True),
+        )
+        with self._cond:
+            self.requests.append(record)
+            self._cond.notify_all()
+
+        if not self._wait_gates(handler) or (
+            self.latency > 0 and self._client_gone(handler, self.latency)
+        ):
+            self._count_abort(record.stream)
+            handler.close_connection = True
+            return
+
+        if method == "POST":
+            failure = self._pop_failure()
+            if failure is not None:
+                _send(handler, failure.status, failure.body, headers=failure.headers)
+                return
+
+        known = path == MODELS_PATH or path in _KIND_BY_PATH
+        if not known:
+            _send_json(handler, 404, {"detail": "Not Found"})
+            return
+        if (path == MODELS_PATH and method != "GET") or (path != MODELS_PATH and kind is None):
+            _send_json(handler, 405, {"detail": "Method Not Allowed"})
+            return
+        if self.require_auth and not self._authorized(headers):
+            _send_json(handler, 401, {"message": "Unauthorized", "request_id": uuid.uuid4().hex})
+            return
+        if path == MODELS_PATH:
+            _send_json(handler, 200, {"object": "list", "data": copy.deepcopy(self.models)})
+            return
+        if details:
+            _send_json(handler, 422, {"detail": details})
+            return
+        assert body is not None and kind is not None
+        model = self._resolve_model(body.get("model"))
+        if model is None:
+            if self.check_models:
+                _send_json(
+                    handler,
+                    400,
+                    {
+                        "object": "error",
+                        "message": f"Invalid model: {body.get('model')}",
+                        "type": "invalid_model",
+                        "param": None,
+                        "code": "1500",
+                    },
+                )
+                return
+            model = str(body.get("model"))
+        if kind == "embeddings":
+            self._answer_embeddings(handler, body, model)
+        else:
+            self._answer_completion(handler, kind, body, model, record.stream)
+
+    def _answer_embeddings(self, handler: _Handler, body: dict[str, Any], model: str) -> None:
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [
+            {"object": "embedding", "embedding": _embedding(model, text), "index": index}
+            for index, text in enumerate(texts)
+        ]
+        data.reverse()  # deliberately out of order: clients must sort by "index"
+        tokens = sum(len(_pieces(text)) for text in texts)
+        _send_json(
+            handler,
+            200,
+            {
+                "id": uuid.uuid4().hex,
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens},
+            },
+        )
+
+    def _completion_text(self, kind: str, body: dict[str, Any]) -> str:
+        source = self.fim_text if kind == "fim" else self.chat_text
+        return str(source(body)) if callable(source) else str(source)
+
+    @staticmethod
+    def _prompt_tokens(kind: str, body: dict[str, Any]) -> int:
+        if kind == "fim":
+            text = str(body.get("prompt") or "") + str(body.get("suffix") or "")
+        else:
+            contents = [m.get("content") for m in body.get("messages", []) if isinstance(m, dict)]
+            text = "".join(c for c in contents if isinstance(c, str))
+        return len(_pieces(text))
+
+    def _answer_completion(
+        self, handler: _Handler, kind: str, body: dict[str, Any], model: str, stream: bool
+    ) -> None:
+        text = self._completion_text(kind, body)
+        cuts = [text.find(stop) for stop in _stops(body) if stop in text]
+        if cuts:
+            text = text[: min(cuts)]
+        pieces = _pieces(text)
+        finish_reason = "stop"
+        max_tokens = body.get("max_tokens")
+        if isinstance(max_tokens, int) and len(pieces) > max_tokens:
+            pieces = pieces[:max_tokens]
+            finish_reason = "length"
+        prompt_tokens = self._prompt_tokens(kind, body)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
+        response_id = uuid.uuid4().hex
+        created = int(time.time())
+
+        if not stream:
+            generation = self.ttft + self.token_delay * max(0, len(pieces) - 1)
+            if self._client_gone(handler, generation):
+                self._count_abort(False)
+                handler.close_connection = True
+                return
+            _send_json(
+                handler,
+                200,
+                {
+                    "id": response_id,
+                    "object": "chat.completion",
+                    "model": model,
+                    "usage": usage,
+                    "created": created,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": "".join(pieces),
+                                "prefix": False,
+                                "tool_calls": None,
+                            },
+                            "finish_reason": finish_reason,
+                        }
+                    ],
+                },
+            )
+            return
+
+        def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
+            event = {
+                "id": response_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+        events: list[tuple[float, bytes]] = []
+        first = pieces[0] if pieces else ""
+        events.append((self.ttft, chunk({"role": "assistant", "content": first}, None)))
+        for piece in pieces[1:]:
+            events.append((self.token_delay, chunk({"content": piece}, None)))
+        events.append((0.0, chunk({"content": ""}, finish_reason, usage=usage)))
+        events.append((0.0, b"data: [DONE]\n\n"))
+
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            for delay, data in events:
+                if self._client_gone(handler, delay):
+                    raise ConnectionResetError("client went away")
+                _write_chunk(handler, data)
+            handler.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self._count_abort(True)
+            handler.close_connection = True
+
+
+# --------------------------------------------------------------------------------------------
+# Standalone
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake Mistral API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before any answer")
+    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
+    parser.add_argument("--text", default="pass", help="completion text for FIM and chat")
+    parser.add_argument("--no-auth", action="store_true", help="do not require an API key")
+    args = parser.parse_args(argv)
+
+    fake = FakeMistral(
+        latency=args.latency,
+        ttft=args.ttft,
+        token_delay=args.token_delay,
+        require_auth=not args.no_auth,
+        host=args.host,
+        port=args.port,
+    )
+    fake.start()
+    fake.fim_text = args.text
+    fake.chat_text = args.text
+    print(fake.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
