@@ -1,3 +1,3 @@
-"""codestral-ls: Mistral's Codestral fill-in-the-middle completions over the Language Server Protocol."""
+"""codestral-ls: Mistral's Codestral fill-in-the-middle completions over LSP."""
 
 __version__ = "0.1.0"

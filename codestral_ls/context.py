@@ -75,7 +75,9 @@ def extract_context(
     )
 
 
-def build_fim_request(context: FimContext, settings: Settings, *, stream: bool = False) -> FimRequest:
+def build_fim_request(
+    context: FimContext, settings: Settings, *, stream: bool = False
+) -> FimRequest:
     """The FIM request for ``context``: single-line requests stop at the end of the line."""
     stop = list(settings.stop)
     max_tokens = settings.maxTokens

@@ -164,8 +164,7 @@ class Document:
         if position.line >= len(self._lines):
             if strict:
                 raise PositionError(
-                    f"line {position.line} is past the end of {self.uri} "
-                    f"({len(self._lines)} lines)"
+                    f"line {position.line} is past the end of {self.uri} ({len(self._lines)} lines)"
                 )
             last = len(self._lines) - 1
             return Cursor(last, len(line_content(self._lines[last])))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -108,7 +109,7 @@ def field_docs() -> dict[str, str]:
     tree = ast.parse(inspect.getsource(Settings))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for node, following in zip(body, body[1:]):
+    for node, following in itertools.pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)
@@ -130,7 +131,7 @@ class Environment:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Environment:
-        """Read the variables from ``env`` (normally ``os.environ``); blank values count as unset."""
+        """Read the variables from ``env`` (usually ``os.environ``); blank means unset."""
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
@@ -165,7 +166,10 @@ def resolve_connection(settings: Settings, env: Environment) -> Connection:
     if settings.apiKey:
         return Connection(endpoint, settings.apiKey, "apiKey")
     host = urlsplit(endpoint).hostname or ""
-    ordered = [("CODESTRAL_API_KEY", env.codestral_api_key), ("MISTRAL_API_KEY", env.mistral_api_key)]
+    ordered = [
+        ("CODESTRAL_API_KEY", env.codestral_api_key),
+        ("MISTRAL_API_KEY", env.mistral_api_key),
+    ]
     if host != "codestral.mistral.ai":
         ordered.reverse()
     for name, value in ordered:

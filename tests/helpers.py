@@ -18,3 +18,11 @@ def position_at(text: str, offset: int, encoding: str) -> types.Position:
     else:
         character = len(column_text.encode("utf-16-le")) // 2
     return types.Position(line=line, character=character)
+
+
+def column_of(line: str, units: int, encoding: str) -> int:
+    """The Python index in ``line`` of a column given in ``encoding`` units."""
+    for index in range(len(line) + 1):
+        if position_at(line, index, encoding).character >= units:
+            return index
+    return len(line)

@@ -96,7 +96,9 @@ def test_incremental_edits(encoding: str, text: str, start: int, end: int, new: 
 def test_cr_then_lf_merge_into_one_line_break() -> None:
     document = Document("file:///t", "a\r", encoding="utf-16")
     document.apply_edit(
-        types.Range(start=types.Position(line=1, character=0), end=types.Position(line=1, character=0)),
+        types.Range(
+            start=types.Position(line=1, character=0), end=types.Position(line=1, character=0)
+        ),
         "\nb",
     )
     assert document.text == "a\r\nb"

@@ -63,7 +63,9 @@ def test_unknown_keys_are_ignored() -> None:
         ("requestTimeoutMs", 1, "5000"),
     ],
 )
-def test_bad_values_name_the_key_and_the_default(key: str, value: object, default_text: str) -> None:
+def test_bad_values_name_the_key_and_the_default(
+    key: str, value: object, default_text: str
+) -> None:
     settings, problems = parse_settings({key: value, "chatModel": "mistral-large-latest"})
     [problem] = problems
     assert f"'{key}'" in problem
@@ -98,16 +100,24 @@ def test_endpoint_is_normalised() -> None:
         ({}, MISTRAL_ENDPOINT, None),
         ({"CODESTRAL_API_KEY": "  "}, MISTRAL_ENDPOINT, None),
         (
-            {"CODESTRAL_API_KEY": "c", "MISTRAL_API_KEY": "m",
-             "CODESTRAL_ENDPOINT": "https://codestral.mistral.ai/"},
+            {
+                "CODESTRAL_API_KEY": "c",
+                "MISTRAL_API_KEY": "m",
+                "CODESTRAL_ENDPOINT": "https://codestral.mistral.ai/",
+            },
             CODESTRAL_ENDPOINT,
             "CODESTRAL_API_KEY",
         ),
-        ({"MISTRAL_API_KEY": "m", "CODESTRAL_ENDPOINT": "http://127.0.0.1:9"},
-         "http://127.0.0.1:9", "MISTRAL_API_KEY"),
+        (
+            {"MISTRAL_API_KEY": "m", "CODESTRAL_ENDPOINT": "http://127.0.0.1:9"},
+            "http://127.0.0.1:9",
+            "MISTRAL_API_KEY",
+        ),
     ],
 )
-def test_connection_from_environment(env: dict[str, str], endpoint: str, source: str | None) -> None:
+def test_connection_from_environment(
+    env: dict[str, str], endpoint: str, source: str | None
+) -> None:
     connection = resolve_connection(Settings(), Environment.from_mapping(env))
     assert connection.endpoint == endpoint
     assert connection.key_source == source
@@ -118,7 +128,9 @@ def test_settings_override_environment() -> None:
     settings, _ = parse_settings({"endpoint": "https://api.mistral.ai", "apiKey": "k"})
     connection = resolve_connection(settings, env)
     assert (connection.endpoint, connection.api_key, connection.key_source) == (
-        "https://api.mistral.ai", "k", "apiKey",
+        "https://api.mistral.ai",
+        "k",
+        "apiKey",
     )
 
 

@@ -1,0 +1,135 @@
+"""Ghost text (``textDocument/inlineCompletion``) and, for clients without it, completion items."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..documents import Cursor, Document, PositionError
+from ..engine import Suggestion
+
+if TYPE_CHECKING:
+    from ..server import CodestralLanguageServer
+
+logger = logging.getLogger(__name__)
+
+#: Characters that make clients without inline completion ask for completions.
+TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", ":", "=", " "]
+_WORD_TAIL = re.compile(r"\w*$")
+
+
+def register(ls: CodestralLanguageServer) -> None:
+    @ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CodestralLanguageServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        found = await suggest(ls, params.text_document.uri, params.position)
+        if found is None:
+            return None
+        document, cursor, suggestion = found
+        return inline_items(document, cursor, suggestion)
+
+    ls.initialize_hooks.append(_register_fallback)
+
+
+def _register_fallback(ls: CodestralLanguageServer, params: types.InitializeParams) -> None:
+    """Offer ``textDocument/completion`` only to clients that cannot show ghost text."""
+    text_document = params.capabilities.text_document
+    if text_document is not None and text_document.inline_completion is not None:
+        return
+    if types.TEXT_DOCUMENT_COMPLETION in ls.protocol.fm.features:
+        return
+
+    @ls.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS),
+    )
+    async def completion(
+        ls: CodestralLanguageServer, params: types.CompletionParams
+    ) -> types.CompletionList:
+        found = await suggest(ls, params.text_document.uri, params.position)
+        if found is None:
+            return types.CompletionList(is_incomplete=True, items=[])
+        document, cursor, suggestion = found
+        return types.CompletionList(
+            is_incomplete=True, items=[completion_item(document, cursor, suggestion)]
+        )
+
+
+async def suggest(
+    ls: CodestralLanguageServer, uri: str, position: types.Position
+) -> tuple[Document, Cursor, Suggestion] | None:
+    """Run the engine for a request; unknown documents and impossible positions give None."""
+    await ls.wait_for_settings()
+    document = ls.documents.get(uri)
+    if document is None:
+        logger.info("completion asked for a document that is not open: %s", uri)
+        return None
+    try:
+        cursor = document.cursor(position)
+    except PositionError as error:
+        logger.info("%s", error)
+        return None
+    suggestion = await ls.engine.complete(document, cursor)
+    if suggestion is None:
+        return None
+    return document, cursor, suggestion
+
+
+def inline_items(
+    document: Document, cursor: Cursor, suggestion: Suggestion
+) -> types.InlineCompletionList:
+    position = document.position(cursor)
+    return types.InlineCompletionList(
+        items=[
+            types.InlineCompletionItem(
+                insert_text=suggestion.text,
+                range=types.Range(start=position, end=position),
+            )
+        ]
+    )
+
+
+def completion_item(
+    document: Document, cursor: Cursor, suggestion: Suggestion
+) -> types.CompletionItem:
+    """One item that inserts the suggestion and survives the client's filtering.
+
+    Clients filter items by the word typed before the cursor, so the edit starts at that word
+    and repeats it: typing ``pri`` and getting ``nt(x)`` yields the edit ``print(x)`` over
+    ``pri``, which still matches what was typed.
+    """
+    word = _WORD_TAIL.search(suggestion.context.line_before)
+    typed = word.group(0) if word else ""
+    start = document.position(Cursor(cursor.line, cursor.column - len(typed)))
+    end = document.position(cursor)
+    multi_line = "\n" in suggestion.text
+    return types.CompletionItem(
+        label=first_line(suggestion.text),
+        kind=types.CompletionItemKind.Text,
+        detail="Codestral",
+        documentation=types.MarkupContent(
+            kind=types.MarkupKind.Markdown,
+            value=f"```{document.language_id}\n{typed}{suggestion.text}\n```",
+        )
+        if multi_line
+        else None,
+        sort_text="0",
+        filter_text=typed + suggestion.text,
+        preselect=True,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(
+            range=types.Range(start=start, end=end), new_text=typed + suggestion.text
+        ),
+    )
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of ``text``, stripped: the label of a completion item."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return text.strip()

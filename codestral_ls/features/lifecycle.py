@@ -1,0 +1,89 @@
+"""Initialisation, configuration and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ..settings import SECTION
+
+if TYPE_CHECKING:
+    from ..server import CodestralLanguageServer
+
+logger = logging.getLogger(__name__)
+
+#: Hooks other features add to run inside ``initialize``, before capabilities are computed.
+InitializeHook = Callable[["CodestralLanguageServer", types.InitializeParams], None]
+
+
+def register(ls: CodestralLanguageServer) -> None:
+    @ls.feature(types.INITIALIZE)
+    def on_initialize(ls: CodestralLanguageServer, params: types.InitializeParams) -> None:
+        ls.documents.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        ls.update_settings(initialization_options=params.initialization_options or {})
+        if supports_configuration(ls):
+            ls.settings_ready.clear()  # until the pull after ``initialized``
+        for hook in ls.initialize_hooks:
+            hook(ls, params)
+
+    @ls.feature(types.INITIALIZED)
+    async def on_initialized(ls: CodestralLanguageServer, params: types.InitializedParams) -> None:
+        await pull_configuration(ls)
+        if ls.engine.connection.api_key:
+            # Open the connection now, so the first completion does not pay the handshake.
+            ls.background(ls.mistral.warm_up())
+
+    @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def on_did_change_configuration(
+        ls: CodestralLanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        if supports_configuration(ls):
+            ls.settings_ready.clear()
+            await pull_configuration(ls)
+        elif isinstance(params.settings, dict) and params.settings:
+            ls.update_settings(workspace_settings=params.settings)
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def on_did_close(ls: CodestralLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.engine.forget(params.text_document.uri)
+
+    @ls.feature(types.SHUTDOWN)
+    async def on_shutdown(ls: CodestralLanguageServer, params: Any) -> None:
+        await ls.mistral.aclose()
+
+
+def supports_configuration(ls: CodestralLanguageServer) -> bool:
+    workspace = ls.client_capabilities.workspace
+    return bool(workspace and workspace.configuration)
+
+
+async def pull_configuration(ls: CodestralLanguageServer) -> None:
+    """Ask the client for the ``codestral`` section and apply it."""
+    if not supports_configuration(ls):
+        return
+    try:
+        await _pull(ls)
+    finally:
+        ls.settings_ready.set()
+
+
+async def _pull(ls: CodestralLanguageServer) -> None:
+    try:
+        result = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=SECTION)])
+            ),
+            timeout=10,
+        )
+    except asyncio.TimeoutError:
+        logger.warning("the client did not answer workspace/configuration")
+        return
+    except Exception as error:  # a client may answer with an error; keep current settings
+        logger.warning("workspace/configuration failed: %s", error)
+        return
+    section = result[0] if result else None
+    ls.update_settings(workspace_settings=section if isinstance(section, dict) else {})

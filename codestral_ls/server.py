@@ -1,0 +1,160 @@
+"""The language server: a class that owns its services; features register themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, Protocol
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from . import __version__
+from .documents import DocumentStore
+from .engine import CompletionEngine
+from .mistral import MistralClient
+from .notify import Notifier
+from .settings import Environment, Settings, parse_settings, resolve_connection
+
+logger = logging.getLogger(__name__)
+
+
+class Feature(Protocol):
+    """A feature module: registers its handlers on the server."""
+
+    def register(self, ls: CodestralLanguageServer) -> None: ...
+
+
+class CodestralProtocol(LanguageServerProtocol):
+    """pygls' protocol with document sync going to the server's own line-based store.
+
+    pygls' workspace keeps each document as one string and re-splits it on every change; the
+    store in :mod:`codestral_ls.documents` edits only the lines a change touches.
+    """
+
+    _server: CodestralLanguageServer
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
+        self._server.documents.open(params.text_document)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        self._server.documents.change(params)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
+        self._server.documents.close(params.text_document.uri)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+
+class CodestralLanguageServer(LanguageServer):
+    """codestral-ls: owns the settings, the document store, the HTTP client and the engine."""
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] | None = None,
+        features: Iterable[Feature] | None = None,
+    ) -> None:
+        super().__init__(
+            name="codestral-ls",
+            version=__version__,
+            protocol_cls=CodestralProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.environment = Environment.from_mapping(os.environ if environ is None else environ)
+        self.documents = DocumentStore()
+        self.notifier = Notifier(self._show_message)
+        self.settings = Settings()
+        connection = resolve_connection(self.settings, self.environment)
+        self.mistral = MistralClient(
+            connection.endpoint, connection.api_key, timeout=self.settings.request_timeout
+        )
+        self.engine = CompletionEngine(self.mistral, self.notifier)
+        self.engine.configure(self.settings, connection)
+        self._initialization_options: Any = None
+        self._workspace_settings: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
+        #: Set while the settings are current; cleared while a configuration pull is under way,
+        #: so a completion never runs with settings the client is about to replace.
+        self.settings_ready = asyncio.Event()
+        self.settings_ready.set()
+        #: Called inside ``initialize`` before capabilities are computed (see features).
+        self.initialize_hooks: list[
+            Callable[[CodestralLanguageServer, types.InitializeParams], None]
+        ] = []
+        if features is None:
+            from .features import ALL_FEATURES
+
+            features = ALL_FEATURES
+        for feature in features:
+            feature.register(self)
+
+    # --- settings ------------------------------------------------------------------------
+
+    def update_settings(
+        self, *, initialization_options: Any = None, workspace_settings: Any = None
+    ) -> Settings:
+        """Re-merge the settings layers after one of them changed and apply the result."""
+        if initialization_options is not None:
+            self._initialization_options = initialization_options
+        if workspace_settings is not None:
+            self._workspace_settings = workspace_settings
+        settings, problems = parse_settings(self._initialization_options, self._workspace_settings)
+        # Each bad value is told once: re-merging (after a pull) repeats nothing already shown,
+        # and a problem that was fixed is forgotten so it is told again if it comes back.
+        current = {f"settings:{problem}": problem for problem in problems}
+        for key in self.notifier.active:
+            if key.startswith("settings:") and key not in current:
+                self.notifier.resolve(key)
+        for key, problem in current.items():
+            self.notifier.once(key, problem, types.MessageType.Warning)
+        connection = resolve_connection(settings, self.environment)
+        self.settings = settings
+        self.engine.configure(settings, connection)
+        logger.info(
+            "settings: endpoint=%s model=%s key=%s",
+            connection.endpoint,
+            settings.model,
+            connection.key_source or "none",
+        )
+        return settings
+
+    async def wait_for_settings(self, timeout: float = 2.0) -> None:
+        """Wait (briefly) for a configuration pull in progress to finish."""
+        if self.settings_ready.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.settings_ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            logger.warning("configuration pull took over %.0f s; using current settings", timeout)
+
+    def background(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coroutine`` as a task the server keeps a reference to until it ends."""
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _show_message(self, kind: types.MessageType, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log internal errors, and tell the user once per kind instead of on every message."""
+        logger.error("internal error (%s): %s", getattr(source, "__name__", source), error)
+        self.notifier.once(
+            f"internal:{type(error).__name__}",
+            f"codestral-ls: internal error ({type(error).__name__}); see the server log.",
+            types.MessageType.Error,
+        )

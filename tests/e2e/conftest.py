@@ -1,0 +1,223 @@
+"""End-to-end fixtures: the real server over stdio, driven by pytest-lsp, against the fake API.
+
+Every test using ``start`` runs twice: with VS Code's client capabilities (UTF-16 positions,
+inline completion as vscode-languageclient 10 advertises it) and with Neovim 0.11's (UTF-8
+positions, no inline completion, so completion items).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.fake_mistral import FakeMistral
+from tests.helpers import column_of, position_at
+
+TEST_KEY = "test-key-5f0c2d"
+CLIENTS = ["visual-studio-code", "neovim"]
+
+
+def capabilities_for(client: str) -> types.ClientCapabilities:
+    """pytest-lsp's recorded capabilities; VS Code gains inline completion (LSP 3.18)."""
+    if client == "neovim":
+        return client_capabilities("neovim@v0.11.0")
+    capabilities = client_capabilities("visual-studio-code")
+    assert capabilities.text_document is not None
+    capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
+        dynamic_registration=True
+    )
+    return capabilities
+
+
+def server_env(fake: FakeMistral, **overrides: str | None) -> dict[str, str]:
+    """The server's environment: the test's, minus real keys, pointing at the fake."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CODESTRAL_API_KEY", "MISTRAL_API_KEY", "CODESTRAL_ENDPOINT")
+    }
+    env.update({"CODESTRAL_API_KEY": TEST_KEY, "CODESTRAL_ENDPOINT": fake.url})
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@dataclass
+class Session:
+    """A started server with its client and helpers for the common steps."""
+
+    client: LanguageClient
+    name: str
+    fake: FakeMistral
+    result: types.InitializeResult
+    versions: dict[str, int] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    last_range: types.Range | None = None
+
+    @property
+    def encoding(self) -> str:
+        return self.result.capabilities.position_encoding or "utf-16"
+
+    @property
+    def inline(self) -> bool:
+        return self.name == "visual-studio-code"
+
+    def open(self, uri: str, text: str, language_id: str = "python") -> None:
+        self.versions[uri] = 1
+        self.texts[uri] = text
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id=language_id, version=1, text=text
+                )
+            )
+        )
+
+    def replace(self, uri: str, start: int, end: int, text: str) -> None:
+        """Send an incremental change replacing ``[start:end]`` (Python indices) by ``text``."""
+        old = self.texts[uri]
+        self.edit(uri, self.position(old, start), self.position(old, end), text)
+        self.texts[uri] = old[:start] + text + old[end:]
+
+    def edit(self, uri: str, start: types.Position, end: types.Position, text: str) -> None:
+        self.versions[uri] += 1
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=uri, version=self.versions[uri]
+                ),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=start, end=end), text=text
+                    )
+                ],
+            )
+        )
+
+    def position(self, text: str, offset: int) -> types.Position:
+        """The client position of ``offset`` (a Python index into ``text``)."""
+        return position_at(text, offset, self.encoding)
+
+    async def complete_at(self, uri: str, offset: int) -> str | None:
+        """Complete at ``offset`` (a Python index) in the tracked text of ``uri``."""
+        return await self.complete(uri, self.position(self.texts[uri], offset), offset)
+
+    async def complete(
+        self, uri: str, position: types.Position, offset: int | None = None
+    ) -> str | None:
+        """Ask for a completion the way this client would; the text inserted at the cursor."""
+        if self.inline:
+            result = await self.client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=position,
+                    context=types.InlineCompletionContext(
+                        trigger_kind=types.InlineCompletionTriggerKind.Automatic
+                    ),
+                )
+            )
+            if result is None:
+                return None
+            items = result.items if isinstance(result, types.InlineCompletionList) else result
+            if not items:
+                return None
+            assert len(items) == 1
+            item = items[0]
+            assert item.range is not None and item.range.start == item.range.end
+            self.last_range = item.range
+            assert isinstance(item.insert_text, str)
+            return item.insert_text
+        result = await self.client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=position
+            )
+        )
+        assert isinstance(result, types.CompletionList) and result.is_incomplete
+        if not result.items:
+            return None
+        assert len(result.items) == 1
+        edit = result.items[0].text_edit
+        assert isinstance(edit, types.TextEdit)
+        self.last_range = types.Range(start=edit.range.end, end=edit.range.end)
+        # The edit re-types the word before the cursor, so the client's filter keeps the item.
+        assert edit.range.start.line == edit.range.end.line == position.line
+        assert result.items[0].filter_text == edit.new_text
+        line = (self.texts[uri] + "\n").splitlines()[position.line] if uri in self.texts else ""
+        typed = line[
+            column_of(line, edit.range.start.character, self.encoding) : column_of(
+                line, edit.range.end.character, self.encoding
+            )
+        ]
+        assert edit.new_text.startswith(typed)
+        return edit.new_text[len(typed) :]
+
+    @property
+    def messages(self) -> list[str]:
+        return [m.message for m in self.client.messages]
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> AsyncIterator[FakeMistral]:
+    with FakeMistral() as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def fake(fake_server: FakeMistral) -> FakeMistral:
+    fake_server.reset()
+    return fake_server
+
+
+Starter = Callable[..., Awaitable[Session]]
+
+
+@pytest_asyncio.fixture(params=CLIENTS)
+async def start(request: pytest.FixtureRequest, fake: FakeMistral) -> AsyncIterator[Starter]:
+    """Start a server for this test's client: ``await start(init_options, env=..., config=...)``."""
+    name: str = request.param
+    clients: list[LanguageClient] = []
+
+    async def starter(
+        initialization_options: dict[str, Any] | None = None,
+        *,
+        env: dict[str, str | None] | None = None,
+        configuration: dict[str, Any] | None = None,
+        args: list[str] | None = None,
+    ) -> Session:
+        options = {"debounceMs": 0, **(initialization_options or {})}
+        config = ClientServerConfig(
+            server_command=[sys.executable, "-m", "codestral_ls", *(args or [])],
+            server_env=server_env(fake, **(env or {})),
+        )
+        client = await config.start()
+        assert isinstance(client, LanguageClient)
+        clients.append(client)
+        if configuration is not None:
+            client.set_configuration(configuration, section="codestral")
+        result = await client.initialize_session(
+            types.InitializeParams(
+                capabilities=capabilities_for(name),
+                initialization_options=options,
+                client_info=types.ClientInfo(name=name),
+            )
+        )
+        return Session(client, name, fake, result)
+
+    yield starter
+
+    for client in clients:
+        try:
+            await client.shutdown_session()
+        finally:
+            await client.stop()

@@ -1,0 +1,135 @@
+"""The command line: ``complete`` and ``doctor`` run the real code path against the fake API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codestral_ls import __version__
+from tests.fake_mistral import FakeMistral
+
+KEY = "cli-test-key-77"
+
+
+@pytest.fixture(scope="module")
+def fake_module() -> Iterator[FakeMistral]:
+    with FakeMistral() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_module: FakeMistral) -> FakeMistral:
+    fake_module.reset()
+    return fake_module
+
+
+def run(fake: FakeMistral | None, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CODESTRAL_API_KEY", "MISTRAL_API_KEY", "CODESTRAL_ENDPOINT")
+    }
+    if fake is not None:
+        environ.update(CODESTRAL_ENDPOINT=fake.url, CODESTRAL_API_KEY=KEY)
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "codestral_ls", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "file.py"
+    path.write_text("import os\n\ndef main():\n    pa\n", encoding="utf-8")
+    return path
+
+
+def test_version() -> None:
+    result = run(None, "--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"codestral-ls {__version__}"
+
+
+def test_complete_prints_the_completion(fake: FakeMistral, source: Path) -> None:
+    fake.fim_text = "th = os.getcwd()"
+    result = run(fake, "complete", f"{source}:4:7")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "th = os.getcwd()\n"
+    [request] = fake.fim_requests()
+    assert request.errors == []
+    assert request.body is not None
+    assert request.body["prompt"] == "import os\n\ndef main():\n    pa"
+    assert request.body["suffix"] == "\n"
+    assert KEY not in result.stderr
+
+
+def test_complete_uses_settings(fake: FakeMistral, source: Path) -> None:
+    result = run(fake, "complete", f"{source}:4:7", "--settings", '{"model": "codestral-2508"}')
+    assert result.returncode == 0, result.stderr
+    [request] = fake.fim_requests()
+    assert request.body is not None and request.body["model"] == "codestral-2508"
+
+
+def test_complete_reports_a_rejected_key_in_one_line(fake: FakeMistral, source: Path) -> None:
+    fake.fail_next(401, {"message": "Unauthorized"})
+    result = run(fake, "complete", f"{source}:4:7")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if "WARNING" not in line]
+    assert len(lines) == 1
+    assert "codestral.mistral.ai" in lines[0] and "api.mistral.ai" in lines[0]
+    assert KEY not in result.stderr
+
+
+@pytest.mark.parametrize("suffix", [":4", ":0:1", ":9:1", ":x:1"])
+def test_complete_rejects_bad_locations(fake: FakeMistral, source: Path, suffix: str) -> None:
+    result = run(fake, "complete", f"{source}{suffix}")
+    assert result.returncode == 2
+    assert result.stderr.strip() and len(result.stderr.strip().splitlines()) == 1
+    assert fake.fim_requests() == []
+
+
+def test_complete_without_a_key(fake: FakeMistral, source: Path) -> None:
+    result = run(fake, "complete", f"{source}:4:7", CODESTRAL_API_KEY="")
+    assert result.returncode == 1
+    assert "CODESTRAL_API_KEY" in result.stderr
+
+
+def test_doctor_passes(fake: FakeMistral) -> None:
+    result = run(fake, "doctor")
+    assert result.returncode == 0, result.stdout
+    assert "codestral-2508" in result.stdout
+    assert "round trip" in result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert KEY not in result.stdout + result.stderr
+
+
+def test_doctor_explains_an_unknown_model(fake: FakeMistral) -> None:
+    result = run(fake, "doctor", "--settings", '{"model": "nope-model"}')
+    assert result.returncode == 1
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert any("nope-model" in line for line in fails)
+
+
+def test_doctor_explains_a_rejected_key(fake: FakeMistral) -> None:
+    fake.fail_next(401, {"message": "Unauthorized"})
+    result = run(fake, "doctor")
+    assert result.returncode == 1
+    [fail] = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "api.mistral.ai" in fail
+
+
+def test_doctor_without_a_key() -> None:
+    result = run(None, "doctor")
+    assert result.returncode == 1
+    assert "no key" in result.stdout
