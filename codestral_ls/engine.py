@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lsprotocol import types
 
@@ -43,6 +44,10 @@ NO_KEY_MESSAGE = (
 )
 
 
+#: Receives state changes: (state, human message, extra fields such as ``retryAfter``).
+StateListener = Callable[[str, str, dict[str, Any]], None]
+
+
 @dataclass(frozen=True)
 class Suggestion:
     """Text to insert at the cursor."""
@@ -69,6 +74,14 @@ class CompletionEngine:
         self._paused_until = 0.0
         self._rate_limit_strikes = 0
         self._latest: dict[str, int] = {}
+        #: Told about every state change (see docs/protocol.md, ``codestral/status``).
+        self.on_state: StateListener = lambda state, message, extra: None
+
+    def _state(self, state: str, message: str, **extra: Any) -> None:
+        try:
+            self.on_state(state, message, extra)
+        except Exception:  # a listener must never break a completion
+            logger.exception("state listener failed")
 
     def configure(self, settings: Settings, connection: Connection) -> None:
         """Apply new settings; a change of key, endpoint or model lifts a rejection pause."""
@@ -105,9 +118,13 @@ class CompletionEngine:
         """
         settings = self.settings
         if not settings.enabled_for(document.language_id):
+            self._state(
+                "disabled", f"Completions are off for {document.language_id or 'this file'}"
+            )
             return None
         if not self.connection.api_key:
             self.notifier.once("no-key", NO_KEY_MESSAGE, types.MessageType.Warning)
+            self._state("unauthorized", "No API key")
             return None
 
         generation = self._latest.get(document.uri, 0) + 1
@@ -123,6 +140,7 @@ class CompletionEngine:
 
         context = extract_context(document, cursor, settings.prefixChars, settings.suffixChars)
         request = build_fim_request(context, settings)
+        self._state("working", f"Asking {settings.model}")
         try:
             completion = await asyncio.wait_for(
                 self.client.fim(request), timeout=settings.request_timeout
@@ -141,6 +159,7 @@ class CompletionEngine:
             return None
         self._rate_limit_strikes = 0
         self.notifier.resolve()
+        self._state("ready", f"Codestral ready ({settings.model})")
         text = finish(completion.text, context)
         return Suggestion(text, context) if text else None
 
@@ -151,6 +170,7 @@ class CompletionEngine:
         if isinstance(error, AuthenticationError):
             self._paused_until = now + REJECTED_PAUSE
             self.notifier.once("auth", f"codestral-ls: {error.message}", types.MessageType.Error)
+            self._state("unauthorized", error.message)
         elif isinstance(error, BadRequestError) and error.is_unknown_model:
             self._paused_until = now + REJECTED_PAUSE
             self.notifier.once(
@@ -160,6 +180,7 @@ class CompletionEngine:
                 "'codestral.selectModel' command or the 'codestral.model' setting.",
                 types.MessageType.Error,
             )
+            self._state("error", f"Unknown model {settings.model}")
         elif isinstance(error, RateLimitedError):
             self._rate_limit_strikes += 1
             first, ceiling = RATE_LIMIT_BACKOFF
@@ -172,8 +193,10 @@ class CompletionEngine:
                 f"codestral-ls: rate limited by {self.connection.endpoint}; completions pause "
                 f"for {wait:.0f} s.",
             )
+            self._state("rateLimited", f"Rate limited; retrying in {wait:.0f} s", retryAfter=wait)
         else:
             self.notifier.once("upstream", f"codestral-ls: {error.message}")
+            self._state("error", error.message)
 
 
 def finish(raw: str, context: FimContext) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -17,7 +18,16 @@ from .documents import DocumentStore
 from .engine import CompletionEngine
 from .mistral import MistralClient
 from .notify import Notifier
-from .settings import Environment, Settings, parse_settings, resolve_connection
+from .settings import (
+    Environment,
+    Settings,
+    explicit_keys,
+    parse_settings,
+    resolve_connection,
+)
+
+#: Which setting holds the model of each kind.
+MODEL_SETTING = {"completion": "model", "chat": "chatModel"}
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +94,9 @@ class CodestralLanguageServer(LanguageServer):
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: Models picked with ``codestral.selectModel``, by kind; they apply unless a setting
+        #: pins the model.  Filled from the state file by the models feature.
+        self.selected_models: dict[str, str] = {}
         #: Set while the settings are current; cleared while a configuration pull is under way,
         #: so a completion never runs with settings the client is about to replace.
         self.settings_ready = asyncio.Event()
@@ -109,7 +122,15 @@ class CodestralLanguageServer(LanguageServer):
             self._initialization_options = initialization_options
         if workspace_settings is not None:
             self._workspace_settings = workspace_settings
-        settings, problems = parse_settings(self._initialization_options, self._workspace_settings)
+        layers = (self._initialization_options, self._workspace_settings)
+        settings, problems = parse_settings(*layers)
+        pinned = explicit_keys(*layers)
+        overrides: dict[str, Any] = {
+            MODEL_SETTING[kind]: model
+            for kind, model in self.selected_models.items()
+            if MODEL_SETTING[kind] not in pinned
+        }
+        settings = dataclasses.replace(settings, **overrides)
         # Each bad value is told once: re-merging (after a pull) repeats nothing already shown,
         # and a problem that was fixed is forgotten so it is told again if it comes back.
         current = {f"settings:{problem}": problem for problem in problems}
@@ -128,6 +149,23 @@ class CodestralLanguageServer(LanguageServer):
             connection.key_source or "none",
         )
         return settings
+
+    def pinned_model_setting(self, kind: str) -> str | None:
+        """The setting key that pins the model of ``kind``, if the user set it."""
+        key = MODEL_SETTING[kind]
+        pinned = explicit_keys(self._initialization_options, self._workspace_settings)
+        return key if key in pinned else None
+
+    def select_model(self, kind: str, model: str) -> bool:
+        """Use ``model`` for ``kind`` from the next request on.
+
+        Returns False (and changes nothing) when a setting pins the model of that kind.
+        """
+        if self.pinned_model_setting(kind) is not None:
+            return False
+        self.selected_models[kind] = model
+        self.update_settings()
+        return True
 
     async def wait_for_settings(self, timeout: float = 2.0) -> None:
         """Wait (briefly) for a configuration pull in progress to finish."""

@@ -188,6 +188,16 @@ def section_of(options: Any) -> Mapping[str, Any]:
     return options
 
 
+def explicit_keys(*sources: Any) -> frozenset[str]:
+    """The setting keys given a value (not null) in any of ``sources``."""
+    return frozenset(
+        key
+        for source in sources
+        for key, value in section_of(source).items()
+        if key in _KEYS and value is not None
+    )
+
+
 def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
     """Merge raw settings objects (later ones win) into :class:`Settings`.
 
