@@ -101,7 +101,7 @@ def _units_utf8(text: str) -> int:
 class Document:
     """One open text document."""
 
-    __slots__ = ("_lines", "encoding", "language_id", "uri", "version")
+    __slots__ = ("_above", "_below", "_lines", "encoding", "language_id", "uri", "version")
 
     def __init__(
         self,
@@ -117,6 +117,10 @@ class Document:
         self.language_id = language_id
         self.encoding = encoding
         self._lines = split_lines(text)
+        # Joined text above / below one line, kept while edits leave those lines alone, so
+        # that keys on the full text cost nothing per keystroke on the cursor's line.
+        self._above: tuple[int, str] | None = None
+        self._below: tuple[int, str] | None = None
 
     # --- reading -------------------------------------------------------------------------
 
@@ -140,6 +144,22 @@ class Document:
     def line(self, index: int) -> str:
         """The content of line ``index``, without its terminator."""
         return line_content(self._lines[index])
+
+    def text_above(self, line: int) -> str:
+        """All text before line ``line`` (joined once, then kept until an edit touches it)."""
+        cached = self._above
+        if cached is None or cached[0] != line:
+            cached = (line, "".join(self._lines[:line]))
+            self._above = cached
+        return cached[1]
+
+    def text_below(self, line: int) -> str:
+        """All text after line ``line`` (joined once, then kept until an edit touches it)."""
+        cached = self._below
+        if cached is None or cached[0] != line:
+            cached = (line, "".join(self._lines[line + 1 :]))
+            self._below = cached
+        return cached[1]
 
     def lines_before(self, line: int) -> Iterator[str]:
         """Lines before ``line``, nearest first, with terminators."""
@@ -196,6 +216,7 @@ class Document:
     def replace_all(self, text: str, version: int | None = None) -> None:
         """Replace the whole text (a full-sync change)."""
         self._lines = split_lines(text)
+        self._above = self._below = None
         self.version = version
 
     def apply_edit(self, edit_range: types.Range, text: str, version: int | None = None) -> None:
@@ -222,8 +243,17 @@ class Document:
             # line is really the start of the line that follows the edited range.
             replacement.pop()
         lines[first : last + 1] = replacement
+        self._keep_joined(first, last, len(replacement) - (last - first + 1))
         if version is not None:
             self.version = version
+
+    def _keep_joined(self, first: int, last: int, delta: int) -> None:
+        """Keep the joined text above/below when the edit of lines first..last left it alone."""
+        if self._above is not None and first < self._above[0]:
+            self._above = None
+        if self._below is not None:
+            line, text = self._below
+            self._below = (line + delta, text) if last <= line else None
 
     def apply_change(
         self, change: types.TextDocumentContentChangeEvent, version: int | None = None

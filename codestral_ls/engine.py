@@ -1,8 +1,19 @@
 """The completion engine: cursor in, suggestion out, with no LSP types in between.
 
-context extraction -> request building -> HTTP -> post-processing.  The engine also owns what
-keeps the editor fast and quiet: superseding older requests for the same document, pausing after
-a 429, and telling the user about a failing upstream once per episode.
+context extraction -> request building -> HTTP (streamed) -> post-processing.  The engine also
+owns what keeps the editor fast and quiet:
+
+- **cache**: finished suggestions keyed on the model and the full text before and after the
+  cursor; typing through a suggestion (or backspacing over what was typed) is answered from it
+  at once, with no request and no debounce;
+- **single flight**: one streamed request per document; a newer request that merely continues
+  it (the typed text is what has streamed so far) joins it, any other supersedes it, which
+  closes the HTTP stream so the model stops generating;
+- **debounce**: fixed, or adaptive to the typing rhythm; a request superseded while waiting never
+  reaches the network;
+- **early stop**: single-line requests stop reading at the first newline, multi-line ones when
+  the completion leaves the block the cursor is in;
+- **episodes**: pausing after a 401, an unknown model or a 429, and telling the user once.
 """
 
 from __future__ import annotations
@@ -10,17 +21,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from lsprotocol import types
 
 from .context import FimContext, build_fim_request, extract_context
-from .documents import Cursor, Document
+from .documents import Cursor, Document, line_content
 from .mistral import (
     AuthenticationError,
     BadRequestError,
+    FimRequest,
     MistralClient,
     MistralError,
     RateLimitedError,
@@ -36,6 +51,18 @@ logger = logging.getLogger(__name__)
 REJECTED_PAUSE = 60.0
 #: Backoff after a 429 without Retry-After: first pause and ceiling, in seconds.
 RATE_LIMIT_BACKOFF = (2.0, 120.0)
+#: Adaptive debounce bounds, seconds, and how much of the usual keystroke gap it waits.
+ADAPTIVE_BOUNDS = (0.075, 0.6)
+ADAPTIVE_FACTOR = 1.5
+#: Gaps longer than this are pauses, not typing rhythm.
+TYPING_GAP_CEILING = 1.0
+#: Seconds a stream whose requests were all cancelled stays open, in case the next keystroke
+#: (VS Code cancels, then asks again) continues exactly what it is streaming.
+ORPHAN_GRACE = 0.1
+#: Texts longer than this are keyed by length and hash instead of kept in the cache.
+INLINE_KEY_LIMIT = 16_384
+#: Cache entries scanned per document for typing through.
+RECENT_PER_DOCUMENT = 16
 
 NO_KEY_MESSAGE = (
     "codestral-ls: no API key. Set CODESTRAL_API_KEY (a key from codestral.mistral.ai) or "
@@ -43,9 +70,14 @@ NO_KEY_MESSAGE = (
     "server from; completions stay off until then."
 )
 
-
 #: Receives state changes: (state, human message, extra fields such as ``retryAfter``).
 StateListener = Callable[[str, str, dict[str, Any]], None]
+TextKey = str | tuple[int, int]
+
+
+def text_key(text: str) -> TextKey:
+    """``text`` itself when short, else its length and hash (cached by Python per string)."""
+    return text if len(text) <= INLINE_KEY_LIMIT else (len(text), hash(text))
 
 
 @dataclass(frozen=True)
@@ -53,7 +85,109 @@ class Suggestion:
     """Text to insert at the cursor."""
 
     text: str
+    line_before: str
+    """The cursor's line up to the cursor (completion items re-type its last word)."""
+    cached: bool = False
+    """Answered from the cache or a request already under way, without a new request."""
+
+
+@dataclass(frozen=True)
+class View:
+    """The full text around a cursor, as cheap keys: what the cache and flights compare.
+
+    Long texts are held as length and hash only, so cache entries never pin a large file.
+    """
+
+    model: str
+    above_key: TextKey
+    """Key of the text of the lines above the cursor's line."""
+    above: str | None
+    """That text itself when short (to recognise a newline typed through a suggestion)."""
+    line_before: str
+    rest: TextKey
+    """Key of the cursor's line from the cursor on, with its line terminator."""
+    below: TextKey
+
+    @property
+    def key(self) -> tuple[str, TextKey, str, TextKey, TextKey]:
+        return (self.model, self.above_key, self.line_before, self.rest, self.below)
+
+    @property
+    def cacheable(self) -> bool:
+        """False on a huge line (minified files): such spots are not cached."""
+        return len(self.line_before) <= INLINE_KEY_LIMIT
+
+    def typed_since(self, earlier: View) -> str | None:
+        """What was typed at the cursor since ``earlier``, if that is all that changed."""
+        if (self.model, self.rest, self.below) != (earlier.model, earlier.rest, earlier.below):
+            return None
+        if self.above_key == earlier.above_key:
+            before = self.line_before
+        elif (
+            self.above is not None
+            and earlier.above is not None
+            and self.above.startswith(earlier.above)
+        ):
+            before = self.above[len(earlier.above) :] + self.line_before  # typed a newline
+        else:
+            return None
+        if not before.startswith(earlier.line_before):
+            return None
+        return before[len(earlier.line_before) :]
+
+
+def view_at(document: Document, cursor: Cursor, model: str) -> View:
+    raw_line = document.lines[cursor.line]
+    above = document.text_above(cursor.line)
+    return View(
+        model=model,
+        above_key=text_key(above),
+        above=above if len(above) <= INLINE_KEY_LIMIT else None,
+        line_before=line_content(raw_line)[: cursor.column],
+        rest=text_key(raw_line[cursor.column :]),
+        below=text_key(document.text_below(cursor.line)),
+    )
+
+
+@dataclass
+class Entry:
+    """A finished suggestion for a view."""
+
+    view: View
+    text: str
+
+
+@dataclass
+class Flight:
+    """One streamed request under way for a document."""
+
+    view: View
     context: FimContext
+    future: asyncio.Future[str | None]
+    streamed: str = ""
+    waiters: int = 0
+    task: asyncio.Task[None] | None = None
+    orphan_timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class EngineStats:
+    """Counters for benchmarks and logs."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    joined: int = 0
+    superseded: int = 0
+    cancelled: int = 0
+    debounced: int = 0
+
+
+@dataclass
+class _Rhythm:
+    """Typing rhythm of one document, for the adaptive debounce."""
+
+    last: float = 0.0
+    gap: float | None = None
 
 
 class CompletionEngine:
@@ -70,22 +204,38 @@ class CompletionEngine:
         self.notifier = notifier
         self.settings = Settings()
         self.connection = Connection(endpoint="", api_key=None, key_source=None)
+        self.stats = EngineStats()
         self._clock = clock
         self._paused_until = 0.0
         self._rate_limit_strikes = 0
         self._latest: dict[str, int] = {}
+        self._flights: dict[str, Flight] = {}
+        self._rhythm: dict[str, _Rhythm] = {}
+        #: Per document, the future a debouncing request waits on; a newer request sets it.
+        self._debouncing: dict[str, asyncio.Future[None]] = {}
+        self._cache: TTLCache[tuple[Any, ...], Entry] = self._new_cache(self.settings)
+        #: Recent entries per document, for typing through (membership in the cache says
+        #: whether one is still valid, without disturbing the cache's LRU order).
+        self._recent: dict[str, deque[Entry]] = {}
         #: Told about every state change (see docs/protocol.md, ``codestral/status``).
         self.on_state: StateListener = lambda state, message, extra: None
 
-    def _state(self, state: str, message: str, **extra: Any) -> None:
-        try:
-            self.on_state(state, message, extra)
-        except Exception:  # a listener must never break a completion
-            logger.exception("state listener failed")
+    # --- configuration -------------------------------------------------------------------
+
+    @staticmethod
+    def _new_cache(settings: Settings) -> TTLCache[tuple[Any, ...], Entry]:
+        return TTLCache(
+            maxsize=max(1, settings.cacheSize), ttl=max(0.001, settings.cacheTtlSeconds)
+        )
 
     def configure(self, settings: Settings, connection: Connection) -> None:
         """Apply new settings; a change of key, endpoint or model lifts a rejection pause."""
         changed = connection != self.connection or settings.model != self.settings.model
+        if (settings.cacheSize, settings.cacheTtlSeconds) != (
+            self.settings.cacheSize,
+            self.settings.cacheTtlSeconds,
+        ):
+            self._cache = self._new_cache(settings)
         self.settings = settings
         self.connection = connection
         self.client.configure(
@@ -100,21 +250,43 @@ class CompletionEngine:
             self.notifier.resolve("no-key")
 
     @property
+    def cache_size(self) -> int:
+        """Entries in the cache now."""
+        return len(self._cache)
+
+    @property
     def paused_for(self) -> float:
         """Seconds left before completions resume after a 429 or a rejection (0 if running)."""
         return max(0.0, self._paused_until - self._clock())
 
     def forget(self, uri: str) -> None:
-        """Drop per-document state when a document closes."""
+        """Drop per-document state when a document closes (and stop its request)."""
         self._latest.pop(uri, None)
+        self._recent.pop(uri, None)
+        self._rhythm.pop(uri, None)
+        waiting = self._debouncing.pop(uri, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+        flight = self._flights.get(uri)
+        if flight is not None:
+            self._cancel(uri, flight)
+
+    def _state(self, state: str, message: str, **extra: Any) -> None:
+        try:
+            self.on_state(state, message, extra)
+        except Exception:  # a listener must never break a completion
+            logger.exception("state listener failed")
+
+    # --- the request path ----------------------------------------------------------------
 
     async def complete(
         self, document: Document, cursor: Cursor, *, debounce: bool = True
     ) -> Suggestion | None:
         """The suggestion at ``cursor``, or None when there is nothing to show.
 
-        A newer request for the same document supersedes this one: it then answers None without
-        reaching the network.  Upstream failures answer None and tell the user once.
+        A newer request for the same document supersedes this one: it then answers None at
+        once, and never reaches the network if it was still waiting for the debounce.
+        Upstream failures answer None and tell the user once.
         """
         settings = self.settings
         if not settings.enabled_for(document.language_id):
@@ -127,41 +299,198 @@ class CompletionEngine:
             self._state("unauthorized", "No API key")
             return None
 
-        generation = self._latest.get(document.uri, 0) + 1
-        self._latest[document.uri] = generation
-        version = document.version
-        if debounce and settings.debounceMs > 0:
-            await asyncio.sleep(settings.debounceMs / 1000.0)
-            if self._latest.get(document.uri) != generation or document.version != version:
-                logger.debug("superseded before reaching the network: %s", document.uri)
+        uri = document.uri
+        view = view_at(document, cursor, settings.model)
+        wait = self._debounce_for(uri) if debounce else 0.0
+        generation = self._latest.get(uri, 0) + 1
+        self._latest[uri] = generation
+        previous = self._debouncing.pop(uri, None)
+        if previous is not None and not previous.done():
+            previous.set_result(None)  # the older request answers now, without a call
+
+        cached = self._from_cache(uri, view) if view.cacheable else None
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached
+
+        flight = self._flights.get(uri)
+        if flight is not None:
+            typed = view.typed_since(flight.view) if view.cacheable else None
+            if typed is not None and flight.streamed.startswith(typed):
+                self.stats.joined += 1
+                return await self._join(uri, flight, typed, view)
+            self.stats.superseded += 1
+            self._cancel(uri, flight)
+
+        if wait > 0:
+            version = document.version
+            newer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._debouncing[uri] = newer
+            try:
+                await asyncio.wait([newer], timeout=wait)
+            finally:
+                if self._debouncing.get(uri) is newer:
+                    del self._debouncing[uri]
+            if self._latest.get(uri) != generation or document.version != version:
+                self.stats.debounced += 1
+                logger.debug("superseded before reaching the network: %s", uri)
                 return None
         if self.paused_for > 0:
             return None
 
         context = extract_context(document, cursor, settings.prefixChars, settings.suffixChars)
-        request = build_fim_request(context, settings)
-        self._state("working", f"Asking {settings.model}")
+        flight = self._start(uri, view, context, settings)
+        return await self._join(uri, flight, "", view)
+
+    def _debounce_for(self, uri: str) -> float:
+        """Seconds to wait before asking, learning the typing rhythm when adaptive."""
+        settings = self.settings
+        now = self._clock()
+        rhythm = self._rhythm.setdefault(uri, _Rhythm())
+        gap = now - rhythm.last if rhythm.last else None
+        rhythm.last = now
+        if gap is not None and gap < TYPING_GAP_CEILING:
+            rhythm.gap = gap if rhythm.gap is None else 0.7 * rhythm.gap + 0.3 * gap
+        if not settings.adaptiveDebounce:
+            return settings.debounceMs / 1000.0
+        if rhythm.gap is None:
+            return settings.debounceMs / 1000.0
+        low, high = ADAPTIVE_BOUNDS
+        return min(high, max(low, ADAPTIVE_FACTOR * rhythm.gap))
+
+    def _from_cache(self, uri: str, view: View) -> Suggestion | None:
+        """Answer from a finished suggestion: the same spot, or typing through one."""
+        entry = self._cache.get(view.key)
+        if entry is not None:
+            return Suggestion(entry.text, view.line_before, cached=True) if entry.text else None
+        for entry in reversed(self._recent.get(uri, ())):
+            if not entry.text or entry.view.key not in self._cache:
+                continue
+            typed = view.typed_since(entry.view)
+            if typed is not None and entry.text.startswith(typed) and len(typed) < len(entry.text):
+                self._cache.get(entry.view.key)  # a use: refresh its place in the LRU order
+                return Suggestion(entry.text[len(typed) :], view.line_before, cached=True)
+        return None
+
+    def _remember(self, uri: str, view: View, text: str) -> None:
+        if not view.cacheable or self.settings.cacheSize <= 0 or self.settings.cacheTtlSeconds <= 0:
+            return
+        entry = Entry(view, text)
+        self._cache[view.key] = entry
+        recent = self._recent.setdefault(uri, deque(maxlen=RECENT_PER_DOCUMENT))
+        recent.append(entry)
+
+    # --- flights -------------------------------------------------------------------------
+
+    def _start(self, uri: str, view: View, context: FimContext, settings: Settings) -> Flight:
+        loop = asyncio.get_running_loop()
+        flight = Flight(view=view, context=context, future=loop.create_future())
+        request = build_fim_request(context, settings, stream=True)
+        flight.task = asyncio.ensure_future(self._run(uri, flight, request, settings))
+        self._flights[uri] = flight
+        return flight
+
+    async def _join(self, uri: str, flight: Flight, typed: str, view: View) -> Suggestion | None:
+        """Wait for ``flight`` and return what is left of its suggestion after ``typed``."""
+        flight.waiters += 1
+        if flight.orphan_timer is not None:
+            flight.orphan_timer.cancel()
+            flight.orphan_timer = None
         try:
-            completion = await asyncio.wait_for(
-                self.client.fim(request), timeout=settings.request_timeout
-            )
-        except asyncio.TimeoutError:
-            self._report(
-                UpstreamTimeout(
-                    f"{self.connection.endpoint} did not answer within "
-                    f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
-                ),
-                settings,
-            )
+            text = await asyncio.shield(flight.future)
+        except asyncio.CancelledError:
+            # The client cancelled this request ($/cancelRequest).  Keep the stream a moment in
+            # case the next keystroke continues it; otherwise it is closed.
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.future.done():
+                flight.orphan_timer = asyncio.get_running_loop().call_later(
+                    ORPHAN_GRACE, self._cancel_orphan, uri, flight
+                )
+            raise
+        flight.waiters -= 1
+        if not text or not text.startswith(typed) or len(text) == len(typed):
             return None
-        except MistralError as error:
-            self._report(error, settings)
-            return None
-        self._rate_limit_strikes = 0
-        self.notifier.resolve()
-        self._state("ready", f"Codestral ready ({settings.model})")
-        text = finish(completion.text, context)
-        return Suggestion(text, context) if text else None
+        return Suggestion(text[len(typed) :], view.line_before, cached=bool(typed))
+
+    def _cancel_orphan(self, uri: str, flight: Flight) -> None:
+        flight.orphan_timer = None
+        if flight.waiters == 0 and not flight.future.done():
+            self._cancel(uri, flight)
+
+    def _cancel(self, uri: str, flight: Flight) -> None:
+        """Stop ``flight``: its waiters answer None now; its task closes the HTTP stream."""
+        if self._flights.get(uri) is flight:
+            del self._flights[uri]
+        if not flight.future.done():
+            flight.future.set_result(None)
+            self.stats.cancelled += 1
+        if flight.task is not None and not flight.task.done():
+            flight.task.cancel()
+
+    async def _run(self, uri: str, flight: Flight, request: FimRequest, settings: Settings) -> None:
+        """Stream the completion for ``flight`` and settle its future (never raises, but for
+        cancellation)."""
+        self.stats.requests += 1
+        self._state("working", f"Asking {settings.model}")
+        text: str | None = None
+        try:
+            try:
+                raw = await asyncio.wait_for(
+                    self._stream(flight, request), timeout=settings.request_timeout
+                )
+            except asyncio.TimeoutError:
+                self._report(
+                    UpstreamTimeout(
+                        f"{self.connection.endpoint} did not answer within "
+                        f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
+                    ),
+                    settings,
+                )
+            except MistralError as error:
+                self._report(error, settings)
+            else:
+                self._rate_limit_strikes = 0
+                self.notifier.resolve()
+                text = finish(raw, flight.context)
+                self._remember(uri, flight.view, text)
+                self._settle(uri, flight)
+                self._idle(settings)
+        except asyncio.CancelledError:
+            self._settle(uri, flight)
+            self._idle(settings)
+            raise
+        finally:
+            self._settle(uri, flight)
+            if not flight.future.done():
+                flight.future.set_result(text)
+
+    def _settle(self, uri: str, flight: Flight) -> None:
+        if self._flights.get(uri) is flight:
+            del self._flights[uri]
+
+    def _idle(self, settings: Settings) -> None:
+        """Back to ``ready`` unless another request is still working."""
+        if not self._flights:
+            self._state("ready", f"Codestral ready ({settings.model})")
+
+    async def _stream(self, flight: Flight, request: FimRequest) -> str:
+        """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
+        single_line = flight.context.single_line
+        body_indent = None if single_line else body_indent_of(flight.context)
+        async with aclosing(self.client.fim_stream(request)) as pieces:
+            async for piece in pieces:
+                flight.streamed += piece
+                if "\n" not in piece and "\r" not in piece:
+                    continue
+                if single_line:
+                    if flight.streamed.lstrip("\r\n"):
+                        break
+                elif (
+                    body_indent is not None
+                    and block_end_index(flight.streamed, body_indent) is not None
+                ):
+                    break
+        return flight.streamed
 
     def _report(self, error: MistralError, settings: Settings) -> None:
         """Pause and tell the user, once per episode, about an upstream failure."""
@@ -199,11 +528,24 @@ class CompletionEngine:
             self._state("error", error.message)
 
 
+def body_indent_of(context: FimContext) -> str:
+    """Indentation of the block the completion belongs to.
+
+    On a blank line (just after Enter) the block is opened by the line above, so that line
+    decides, unless the cursor is already indented deeper.
+    """
+    if context.line_before.strip():
+        return block_body_indent(context.prefix)
+    above = context.prefix[: len(context.prefix) - len(context.line_before)].rstrip()
+    indent = block_body_indent(above) if above else ""
+    return indent if len(indent) >= len(context.line_before) else context.line_before
+
+
 def finish(raw: str, context: FimContext) -> str:
     """Post-process the model's text for ``context``; multi-line text ends with its block."""
     text = postprocess(raw, context.prefix, context.suffix, single_line=context.single_line)
     if text and not context.single_line:
-        cut = block_end_index(text, block_body_indent(context.prefix))
+        cut = block_end_index(text, body_indent_of(context))
         if cut is not None:
             text = postprocess(text[:cut], context.prefix, context.suffix, single_line=False)
     return text

@@ -62,6 +62,10 @@ class Settings:
     debounceMs: int = 150
     """Milliseconds to wait after the last keystroke before asking the model."""
 
+    adaptiveDebounce: bool = False
+    """Learn the typing rhythm and wait about 1.5 times the usual gap between keystrokes
+    (75 to 600 ms) instead of ``debounceMs``."""
+
     prefixChars: int = 9000
     """Most characters of text before the cursor sent as the prompt (cut at a line boundary)."""
 
@@ -70,6 +74,12 @@ class Settings:
 
     requestTimeoutMs: int = 5000
     """Milliseconds before a completion request to the API is abandoned."""
+
+    cacheSize: int = 256
+    """Most completions kept for reuse (typing through a suggestion, coming back to a spot)."""
+
+    cacheTtlSeconds: int = 600
+    """Seconds a cached completion stays usable."""
 
     enable: bool = True
     """Completions on or off everywhere.  May also be an object of language ids, for example
@@ -98,6 +108,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "prefixChars": (0, 2_000_000),
     "suffixChars": (0, 2_000_000),
     "requestTimeoutMs": (100, 600_000),
+    "cacheSize": (0, 100_000),
+    "cacheTtlSeconds": (0, 86_400),
 }
 
 _KEYS = frozenset(f.name for f in dataclasses.fields(Settings)) - {"enableLanguages"}
@@ -262,6 +274,10 @@ def _convert(key: str, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
             raise ValueError("must be a list of non-empty strings")
         return {key: tuple(raw)}
+    if key == "adaptiveDebounce":
+        if not isinstance(raw, bool):
+            raise ValueError("must be true or false")
+        return {key: raw}
     if key == "enable":
         if isinstance(raw, bool):
             return {key: raw}

@@ -123,3 +123,42 @@ def test_random_edits_match_a_reference(encoding: str) -> None:
         text = _edit(document, text, start, end, new)
         assert document.text == text
     assert list(document.lines) == split_lines(text)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_joined_text_above_and_below_stay_exact(encoding: str) -> None:
+    rng = random.Random(99)
+    text = "".join(f"line {i} é😀\n" for i in range(30))
+    document = Document("file:///t", text, encoding=encoding)
+    for _ in range(300):
+        lines = split_lines(text)
+        line = rng.randrange(len(lines))
+        assert document.text_above(line) == "".join(lines[:line])
+        assert document.text_below(line) == "".join(lines[line + 1 :])
+        # mostly edit the line just read (typing), sometimes elsewhere
+        target = line if rng.random() < 0.7 else rng.randrange(len(lines))
+        start = sum(map(len, lines[:target])) + rng.randint(0, len(lines[target].rstrip("\n")))
+        end = min(len(text), start + rng.choice([0, 0, 1, 3]))
+        new = rng.choice(["", "x", "\n", "ab\ncd", "😀"])
+        text = _edit(document, text, start, end, new)
+    assert document.text == text
+
+
+def test_joined_text_is_reused_while_typing_on_the_line() -> None:
+    document = Document("file:///t", "a\nb\nc\n", encoding="utf-16")
+    above, below = document.text_above(1), document.text_below(1)
+    document.apply_edit(
+        types.Range(
+            start=types.Position(line=1, character=1), end=types.Position(line=1, character=1)
+        ),
+        "x",
+    )
+    assert document.text_above(1) is above
+    assert document.text_below(1) is below
+    document.apply_edit(
+        types.Range(
+            start=types.Position(line=1, character=2), end=types.Position(line=1, character=2)
+        ),
+        "\n",
+    )
+    assert document.text_below(2) is below  # shifted down with the new line, not re-joined

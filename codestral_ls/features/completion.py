@@ -102,7 +102,7 @@ def completion_item(
     and repeats it: typing ``pri`` and getting ``nt(x)`` yields the edit ``print(x)`` over
     ``pri``, which still matches what was typed.
     """
-    word = _WORD_TAIL.search(suggestion.context.line_before)
+    word = _WORD_TAIL.search(suggestion.line_before)
     typed = word.group(0) if word else ""
     start = document.position(Cursor(cursor.line, cursor.column - len(typed)))
     end = document.position(cursor)

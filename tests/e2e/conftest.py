@@ -7,8 +7,10 @@ positions, no inline completion, so completion items).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,6 +164,48 @@ class Session:
         assert edit.new_text.startswith(typed)
         return edit.new_text[len(typed) :]
 
+    def request_at(self, uri: str, offset: int) -> tuple[str, asyncio.Future[Any]]:
+        """Send this client's completion request without waiting: (request id, future)."""
+        position = self.position(self.texts[uri], offset)
+        document = types.TextDocumentIdentifier(uri=uri)
+        params: Any
+        if self.inline:
+            method = types.TEXT_DOCUMENT_INLINE_COMPLETION
+            params = types.InlineCompletionParams(
+                text_document=document,
+                position=position,
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Automatic
+                ),
+            )
+        else:
+            method = types.TEXT_DOCUMENT_COMPLETION
+            params = types.CompletionParams(text_document=document, position=position)
+        msg_id = str(uuid.uuid4())
+        future = asyncio.ensure_future(
+            self.client.protocol.send_request_async(method, params, msg_id=msg_id)
+        )
+        return msg_id, future
+
+    def cancel(self, msg_id: str) -> None:
+        """Send ``$/cancelRequest`` for ``msg_id`` (as VS Code does when you type on)."""
+        self.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+
+    @staticmethod
+    def inserted(result: Any) -> str | None:
+        """The text a completion/inline completion result would insert (None if empty)."""
+        if result is None:
+            return None
+        if isinstance(result, types.InlineCompletionList):
+            return str(result.items[0].insert_text) if result.items else None
+        if isinstance(result, types.CompletionList):
+            if not result.items:
+                return None
+            edit = result.items[0].text_edit
+            assert isinstance(edit, types.TextEdit)
+            return edit.new_text
+        raise AssertionError(f"unexpected result {result!r}")
+
     @property
     def messages(self) -> list[str]:
         return [m.message for m in self.client.messages]
@@ -194,6 +238,7 @@ async def start(request: pytest.FixtureRequest, fake: FakeMistral) -> AsyncItera
         env: dict[str, str | None] | None = None,
         configuration: dict[str, Any] | None = None,
         args: list[str] | None = None,
+        capabilities_patch: Callable[[types.ClientCapabilities], None] | None = None,
     ) -> Session:
         options = {"debounceMs": 0, **(initialization_options or {})}
         config = ClientServerConfig(
@@ -205,9 +250,12 @@ async def start(request: pytest.FixtureRequest, fake: FakeMistral) -> AsyncItera
         clients.append(client)
         if configuration is not None:
             client.set_configuration(configuration, section="codestral")
+        capabilities = capabilities_for(name)
+        if capabilities_patch is not None:
+            capabilities_patch(capabilities)
         result = await client.initialize_session(
             types.InitializeParams(
-                capabilities=capabilities_for(name),
+                capabilities=capabilities,
                 initialization_options=options,
                 client_info=types.ClientInfo(name=name),
             )

@@ -123,6 +123,8 @@ async def test_server_errors_are_told_once_and_recovery_resumes(
     fake.fim_text = "42"
     assert await session.complete_at(URI, 4) == "42"
     # after a success, a new failure is a new episode and is told again
+    session.replace(URI, 4, 4, "7 + ")
     fake.fail_next(500, {"message": "boom"})
-    assert await session.complete_at(URI, 4) is None
+    assert await session.complete_at(URI, 8) is None
     assert len(session.messages) == 2
+    assert len(fake.fim_requests()) == 5

@@ -1,0 +1,177 @@
+"""The engine without LSP: a stub backend counts what was read, a fake clock drives pauses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import pytest
+from lsprotocol import types
+
+from codestral_ls.documents import Cursor, Document
+from codestral_ls.engine import CompletionEngine, View, text_key
+from codestral_ls.mistral import Completion, FimRequest, RateLimitedError
+from codestral_ls.notify import Notifier
+from codestral_ls.settings import Connection, Settings
+
+
+class StubBackend:
+    """Streams fixed pieces; records requests and how many pieces were consumed."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.requests: list[FimRequest] = []
+        self.consumed = 0
+        self.closed = 0
+        self.error: Exception | None = None
+        self.release: asyncio.Event | None = None
+
+    def configure(self, **_: object) -> None:
+        pass
+
+    async def fim(self, req: FimRequest) -> Completion:
+        raise AssertionError("the engine streams")
+
+    async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
+        self.requests.append(req)
+        if self.error is not None:
+            raise self.error
+        try:
+            for index, piece in enumerate(self.pieces):
+                if index == 1 and self.release is not None:
+                    await self.release.wait()
+                self.consumed += 1
+                yield piece
+        finally:
+            self.closed += 1
+
+
+def engine_for(backend: StubBackend, **settings: object) -> tuple[CompletionEngine, list[str]]:
+    shown: list[str] = []
+    engine = CompletionEngine(backend, Notifier(lambda kind, message: shown.append(message)))  # type: ignore[arg-type]
+    engine.configure(
+        Settings(debounceMs=0, **settings),  # type: ignore[arg-type]
+        Connection("http://127.0.0.1:9", "key", "CODESTRAL_API_KEY"),
+    )
+    return engine, shown
+
+
+def at_end(text: str) -> tuple[Document, Cursor]:
+    document = Document("file:///t.py", text, version=1, language_id="python")
+    last = document.line_count - 1
+    return document, Cursor(last, len(document.line(last)))
+
+
+async def test_single_line_stops_reading_at_the_first_newline() -> None:
+    backend = StubBackend(["a + ", "b", "\n", "c = 1", "\n", "d = 2"])
+    engine, _ = engine_for(backend)
+    document = Document("file:///t.py", "x = ()\n", version=1)
+    suggestion = await engine.complete(document, Cursor(0, 5))
+    assert suggestion is not None and suggestion.text == "a + b"
+    assert backend.consumed == 3
+    assert backend.closed == 1
+    assert backend.requests[0].stream is True
+
+
+async def test_multi_line_stops_reading_when_the_block_ends() -> None:
+    pieces = ["    return a", " + b\n", "\n", "def other", "():\n", "    pass\n", *["# x\n"] * 50]
+    backend = StubBackend(pieces)
+    engine, _ = engine_for(backend)
+    suggestion = await engine.complete(*at_end("def add(a, b):\n"))
+    assert suggestion is not None and suggestion.text == "    return a + b"
+    assert backend.consumed == 5  # read up to the line that left the block, no further
+    assert backend.closed == 1
+
+
+async def test_join_a_request_whose_stream_already_has_what_was_typed() -> None:
+    backend = StubBackend(["comp", "ute(1)"])
+    backend.release = asyncio.Event()
+    engine, _ = engine_for(backend)
+    document, cursor = at_end("v = ")
+    first = asyncio.ensure_future(engine.complete(document, cursor))
+    while backend.consumed < 1:
+        await asyncio.sleep(0)  # let the stream deliver its first piece
+    document.apply_edit(
+        types.Range(
+            start=types.Position(line=0, character=4), end=types.Position(line=0, character=4)
+        ),
+        "co",
+        version=2,
+    )
+    second = asyncio.ensure_future(engine.complete(document, Cursor(0, 6)))
+    await asyncio.sleep(0)
+    backend.release.set()
+    joined = await second
+    original = await first
+    assert joined is not None and joined.text == "mpute(1)"
+    assert original is not None and original.text == "compute(1)"
+    assert len(backend.requests) == 1
+    assert engine.stats.joined == 1
+
+
+async def test_rate_limit_pauses_with_a_clock() -> None:
+    now = [100.0]
+    backend = StubBackend(["x"])
+    backend.error = RateLimitedError("slow down", retry_after=None)
+    shown: list[str] = []
+    engine = CompletionEngine(
+        backend,  # type: ignore[arg-type]
+        Notifier(lambda kind, message: shown.append(message)),
+        clock=lambda: now[0],
+    )
+    engine.configure(Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
+    document, cursor = at_end("x = ")
+    assert await engine.complete(document, cursor) is None
+    assert engine.paused_for == pytest.approx(2.0)
+    assert await engine.complete(document, cursor) is None
+    assert len(backend.requests) == 1
+    now[0] += 2.5
+    assert await engine.complete(document, cursor) is None
+    assert len(backend.requests) == 2
+    assert engine.paused_for == pytest.approx(4.0)  # the backoff doubles
+    assert len(shown) == 1
+
+
+def test_view_recognises_typing_and_newlines() -> None:
+    base = View("m", text_key("a\n"), "a\n", "x = ", text_key("\n"), text_key(""))
+    typed = View("m", text_key("a\n"), "a\n", "x = fo", text_key("\n"), text_key(""))
+    newline = View(
+        "m", text_key("a\nx = foo\n"), "a\nx = foo\n", "  ", text_key("\n"), text_key("")
+    )
+    other_suffix = View("m", text_key("a\n"), "a\n", "x = fo", text_key(")\n"), text_key(""))
+    other_model = View("n", text_key("a\n"), "a\n", "x = fo", text_key("\n"), text_key(""))
+    assert typed.typed_since(base) == "fo"
+    assert newline.typed_since(base) == "foo\n  "
+    assert base.typed_since(typed) is None
+    assert other_suffix.typed_since(base) is None
+    assert other_model.typed_since(base) is None
+
+
+def test_long_texts_are_keyed_by_length_and_hash() -> None:
+    long = "y" * 100_000
+    assert text_key(long) == (100_000, hash(long))
+    assert text_key("short") == "short"
+
+
+async def test_adaptive_debounce_learns_the_rhythm() -> None:
+    now = [0.0]
+    backend = StubBackend(["1"])
+    engine = CompletionEngine(
+        backend,
+        Notifier(lambda kind, message: None),
+        clock=lambda: now[0],  # type: ignore[arg-type]
+    )
+    engine.configure(
+        Settings(debounceMs=150, adaptiveDebounce=True), Connection("http://h", "k", "apiKey")
+    )
+    assert engine._debounce_for("u") == pytest.approx(0.150)  # nothing learnt yet
+    for _ in range(10):
+        now[0] += 0.2
+        wait = engine._debounce_for("u")
+    assert wait == pytest.approx(0.3, abs=0.01)  # 1.5 x a 200 ms rhythm
+    for _ in range(10):
+        now[0] += 0.02
+        wait = engine._debounce_for("u")
+    assert wait == pytest.approx(0.075)  # clamped at the floor
+    now[0] += 5.0  # a pause is not rhythm
+    assert engine._debounce_for("u") == pytest.approx(0.075)
