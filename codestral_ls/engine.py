@@ -288,7 +288,7 @@ class CompletionEngine:
         once, and never reaches the network if it was still waiting for the debounce.
         Upstream failures answer None and tell the user once.
         """
-        settings = self.settings
+        settings = self.settings.for_language(document.language_id)
         if not settings.enabled_for(document.language_id):
             self._state(
                 "disabled", f"Completions are off for {document.language_id or 'this file'}"
@@ -301,7 +301,7 @@ class CompletionEngine:
 
         uri = document.uri
         view = view_at(document, cursor, settings.model)
-        wait = self._debounce_for(uri) if debounce else 0.0
+        wait = self._debounce_for(uri, settings) if debounce else 0.0
         generation = self._latest.get(uri, 0) + 1
         self._latest[uri] = generation
         previous = self._debouncing.pop(uri, None)
@@ -342,9 +342,8 @@ class CompletionEngine:
         flight = self._start(uri, view, context, settings)
         return await self._join(uri, flight, "", view)
 
-    def _debounce_for(self, uri: str) -> float:
+    def _debounce_for(self, uri: str, settings: Settings) -> float:
         """Seconds to wait before asking, learning the typing rhythm when adaptive."""
-        settings = self.settings
         now = self._clock()
         rhythm = self._rhythm.setdefault(uri, _Rhythm())
         gap = now - rhythm.last if rhythm.last else None

@@ -88,6 +88,21 @@ class Settings:
     enableLanguages: Mapping[str, bool] = field(default_factory=dict)
     """Per-language on/off switches, filled from an object given as ``enable``."""
 
+    languages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per-language overrides of completion settings, by language id, for example
+    ``{"markdown": {"model": "codestral-2508", "maxTokens": 64}}``.  Keys: model, maxTokens,
+    temperature, stop, debounceMs, prefixChars, suffixChars, enable."""
+
+    def for_language(self, language_id: str | None) -> Settings:
+        """These settings with the overrides of ``language_id`` applied."""
+        overrides = self.languages.get(language_id or "")
+        if not overrides:
+            return self
+        values = dict(overrides)
+        if "enable" in values:
+            values["enableLanguages"] = {**self.enableLanguages, language_id: values.pop("enable")}
+        return dataclasses.replace(self, **values)
+
     def enabled_for(self, language_id: str | None) -> bool:
         """Whether completions are on for a document of ``language_id``."""
         if language_id and language_id in self.enableLanguages:
@@ -113,6 +128,19 @@ _BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 _KEYS = frozenset(f.name for f in dataclasses.fields(Settings)) - {"enableLanguages"}
+#: Keys a per-language override may set.
+LANGUAGE_KEYS = frozenset(
+    {
+        "model",
+        "maxTokens",
+        "temperature",
+        "stop",
+        "debounceMs",
+        "prefixChars",
+        "suffixChars",
+        "enable",
+    }
+)
 
 
 @cache
@@ -227,6 +255,9 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
     values: dict[str, Any] = {}
     problems: list[str] = []
     for key, raw in merged.items():
+        if key == "languages":
+            values[key] = _languages(raw, problems)
+            continue
         try:
             values.update(_convert(key, raw))
         except ValueError as exc:
@@ -235,6 +266,44 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
                 f"codestral: setting '{key}' {exc}; using the default ({_show(default)})."
             )
     return dataclasses.replace(defaults, **values), problems
+
+
+def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
+    """Validate ``languages``: each bad entry is reported and left out, the rest kept."""
+    if not isinstance(raw, Mapping):
+        problems.append(
+            "codestral: setting 'languages' must be an object of language ids, e.g. "
+            '{"markdown": {"maxTokens": 64}}; no per-language overrides are used.'
+        )
+        return {}
+    result: dict[str, dict[str, Any]] = {}
+    for language, overrides in raw.items():
+        if not isinstance(overrides, Mapping):
+            problems.append(
+                f"codestral: setting 'languages.{language}' must be an object; it is ignored."
+            )
+            continue
+        kept: dict[str, Any] = {}
+        for key, value in overrides.items():
+            name = f"languages.{language}.{key}"
+            if key not in LANGUAGE_KEYS:
+                problems.append(
+                    f"codestral: setting '{name}' is not a per-language setting (allowed: "
+                    f"{', '.join(sorted(LANGUAGE_KEYS))}); it is ignored."
+                )
+                continue
+            try:
+                converted = _convert(key, value)
+            except ValueError as exc:
+                problems.append(f"codestral: setting '{name}' {exc}; it is ignored.")
+                continue
+            if key == "enable" and not isinstance(value, bool):
+                problems.append(f"codestral: setting '{name}' must be true or false; ignored.")
+                continue
+            kept.update(converted)
+        if kept:
+            result[str(language)] = kept
+    return result
 
 
 def _show(value: Any) -> str:

@@ -164,14 +164,14 @@ async def test_adaptive_debounce_learns_the_rhythm() -> None:
     engine.configure(
         Settings(debounceMs=150, adaptiveDebounce=True), Connection("http://h", "k", "apiKey")
     )
-    assert engine._debounce_for("u") == pytest.approx(0.150)  # nothing learnt yet
+    assert engine._debounce_for("u", engine.settings) == pytest.approx(0.150)  # nothing learnt yet
     for _ in range(10):
         now[0] += 0.2
-        wait = engine._debounce_for("u")
+        wait = engine._debounce_for("u", engine.settings)
     assert wait == pytest.approx(0.3, abs=0.01)  # 1.5 x a 200 ms rhythm
     for _ in range(10):
         now[0] += 0.02
-        wait = engine._debounce_for("u")
+        wait = engine._debounce_for("u", engine.settings)
     assert wait == pytest.approx(0.075)  # clamped at the floor
     now[0] += 5.0  # a pause is not rhythm
-    assert engine._debounce_for("u") == pytest.approx(0.075)
+    assert engine._debounce_for("u", engine.settings) == pytest.approx(0.075)

@@ -141,3 +141,33 @@ def test_readme_lists_every_setting() -> None:
     for name in field_docs():
         if name != "enableLanguages":
             assert f"| `{name}` |" in readme, f"README's settings table lacks {name}"
+
+
+def test_language_overrides() -> None:
+    settings, problems = parse_settings(
+        {
+            "maxTokens": 200,
+            "languages": {
+                "markdown": {"maxTokens": 64, "model": "codestral-2508", "enable": False},
+                "python": {"temperature": 9, "stop": ["\n\n"], "color": "red"},
+                "go": "fast",
+            },
+        }
+    )
+    assert len(problems) == 3
+    assert any("'languages.python.temperature'" in p for p in problems)
+    assert any("'languages.python.color'" in p for p in problems)
+    assert any("'languages.go'" in p for p in problems)
+    markdown = settings.for_language("markdown")
+    assert (markdown.maxTokens, markdown.model) == (64, "codestral-2508")
+    assert not markdown.enabled_for("markdown")
+    python = settings.for_language("python")
+    assert python.stop == ("\n\n",) and python.temperature == 0.0 and python.maxTokens == 200
+    assert settings.for_language("rust") is settings
+    assert settings.for_language(None) is settings
+
+
+def test_languages_must_be_an_object() -> None:
+    settings, [problem] = parse_settings({"languages": ["markdown"]})
+    assert "'languages'" in problem
+    assert settings.languages == {}

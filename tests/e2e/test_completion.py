@@ -163,3 +163,17 @@ async def test_disabled_for_a_language(start: Starter, fake: FakeMistral) -> Non
     assert await session.complete_at("file:///work/notes.md", 8) is None
     assert await session.complete_at(URI, 4) is not None
     assert len(fake.fim_requests()) == 1
+
+
+async def test_language_overrides_change_the_request(start: Starter, fake: FakeMistral) -> None:
+    session = await start(
+        {"maxTokens": 200, "languages": {"markdown": {"maxTokens": 40, "model": "codestral-2508"}}}
+    )
+    session.open("file:///work/notes.md", "Intro: ", language_id="markdown")
+    session.open(URI, "x = ")
+    await session.complete_at("file:///work/notes.md", 7)
+    await session.complete_at(URI, 4)
+    markdown, python = fake.fim_requests()
+    assert markdown.body is not None and python.body is not None
+    assert (markdown.body["max_tokens"], markdown.body["model"]) == (40, "codestral-2508")
+    assert (python.body["max_tokens"], python.body["model"]) == (200, "codestral-latest")
