@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .documents import Cursor, Document, line_content
 from .mistral import FimRequest
+from .privacy import redact
 from .settings import Settings
 
 #: Most tokens asked for when the completion should stay on the cursor's line.
@@ -85,10 +86,13 @@ def build_fim_request(
         max_tokens = min(max_tokens, SINGLE_LINE_MAX_TOKENS)
         if "\n" not in stop:
             stop.append("\n")
+    prompt, suffix = context.prefix, context.suffix
+    if settings.redactSecrets:
+        prompt, suffix = redact(prompt), redact(suffix)
     return FimRequest(
         model=settings.model,
-        prompt=context.prefix,
-        suffix=context.suffix,
+        prompt=prompt,
+        suffix=suffix,
         max_tokens=max_tokens,
         temperature=settings.temperature,
         stop=tuple(stop),

@@ -43,6 +43,7 @@ from .mistral import (
 )
 from .notify import Notifier
 from .postprocess import block_body_indent, block_end_index, postprocess
+from .privacy import is_excluded
 from .settings import Connection, Settings
 
 logger = logging.getLogger(__name__)
@@ -293,6 +294,13 @@ class CompletionEngine:
             self._state(
                 "disabled", f"Completions are off for {document.language_id or 'this file'}"
             )
+            return None
+        if is_excluded(document.uri, settings.exclude):
+            self._state("excluded", "This file is never sent to the model")
+            return None
+        if self.connection.problem:
+            self.notifier.once("insecure", self.connection.problem, types.MessageType.Error)
+            self._state("error", self.connection.problem)
             return None
         if not self.connection.api_key:
             self.notifier.once("no-key", NO_KEY_MESSAGE, types.MessageType.Warning)

@@ -37,6 +37,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def add_secret(secret: str | None) -> None:
+    """Scrub ``secret`` from every log line from now on (keys that arrive through settings)."""
+    if not secret or len(secret) < 4:
+        return
+    for handler in logging.getLogger().handlers:
+        for log_filter in handler.filters:
+            if isinstance(log_filter, RedactingFilter) and secret not in log_filter.secrets:
+                log_filter.secrets.append(secret)
+
+
 def configure_logging(
     level: str = "WARNING", log_file: str | None = None, secrets: Iterable[str | None] = ()
 ) -> None:

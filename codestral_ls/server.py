@@ -15,6 +15,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
 from .documents import DocumentStore
+from .logs import add_secret
 from .engine import CompletionEngine
 from .mistral import MistralClient
 from .notify import Notifier
@@ -140,6 +141,7 @@ class CodestralLanguageServer(LanguageServer):
         for key, problem in current.items():
             self.notifier.once(key, problem, types.MessageType.Warning)
         connection = resolve_connection(settings, self.environment)
+        add_secret(connection.api_key)
         self.settings = settings
         self.engine.configure(settings, connection)
         logger.info(

@@ -26,6 +26,8 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from .privacy import is_loopback
+
 SECTION = "codestral"
 CODESTRAL_ENDPOINT = "https://codestral.mistral.ai"
 MISTRAL_ENDPOINT = "https://api.mistral.ai"
@@ -87,6 +89,19 @@ class Settings:
 
     enableLanguages: Mapping[str, bool] = field(default_factory=dict)
     """Per-language on/off switches, filled from an object given as ``enable``."""
+
+    exclude: tuple[str, ...] = ()
+    """Extra glob patterns of files never sent upstream, added to the built-in list (.env,
+    .env.*, *.pem, *.key, id_rsa*, *.p12, .npmrc, .netrc, credentials files...).  Patterns
+    without "/" match the file name, others the path (``**/config/prod.yaml``)."""
+
+    redactSecrets: bool = True
+    """Replace obvious secrets (private keys, cloud tokens, ``password = "..."``) in the text
+    sent upstream by ``[REDACTED]``."""
+
+    allowInsecureHttp: bool = False
+    """Allow a plain ``http://`` endpoint on another machine.  Plain HTTP to this machine
+    (localhost, 127.0.0.1, ::1) is always allowed; TLS is always verified."""
 
     languages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per-language overrides of completion settings, by language id, for example
@@ -188,6 +203,8 @@ class Connection:
     api_key: str | None
     key_source: str | None
     """Where the key came from: ``CODESTRAL_API_KEY``, ``MISTRAL_API_KEY``, ``apiKey`` or None."""
+    problem: str | None = None
+    """Why nothing may be sent to this endpoint (plain HTTP to another machine), if so."""
 
 
 def resolve_connection(settings: Settings, env: Environment) -> Connection:
@@ -203,9 +220,20 @@ def resolve_connection(settings: Settings, env: Environment) -> Connection:
         else:
             endpoint = MISTRAL_ENDPOINT
     endpoint = endpoint.rstrip("/")
+    parts = urlsplit(endpoint)
+    problem = None
+    if (
+        parts.scheme == "http"
+        and not settings.allowInsecureHttp
+        and not is_loopback(parts.hostname)
+    ):
+        problem = (
+            f"codestral-ls: refusing to send code and the API key over plain HTTP to "
+            f"{parts.hostname}; use https:// or set 'allowInsecureHttp' to true."
+        )
     if settings.apiKey:
-        return Connection(endpoint, settings.apiKey, "apiKey")
-    host = urlsplit(endpoint).hostname or ""
+        return Connection(endpoint, settings.apiKey, "apiKey", problem)
+    host = parts.hostname or ""
     ordered = [
         ("CODESTRAL_API_KEY", env.codestral_api_key),
         ("MISTRAL_API_KEY", env.mistral_api_key),
@@ -214,8 +242,8 @@ def resolve_connection(settings: Settings, env: Environment) -> Connection:
         ordered.reverse()
     for name, value in ordered:
         if value:
-            return Connection(endpoint, value, name)
-    return Connection(endpoint, None, None)
+            return Connection(endpoint, value, name, problem)
+    return Connection(endpoint, None, None, problem)
 
 
 def section_of(options: Any) -> Mapping[str, Any]:
@@ -337,13 +365,13 @@ def _convert(key: str, raw: Any) -> dict[str, Any]:
         if not _MODEL_RE.match(text):
             raise ValueError(f"must be a model id such as 'codestral-latest', got {text!r}")
         return {key: text}
-    if key == "stop":
+    if key in ("stop", "exclude"):
         if isinstance(raw, str):
             raw = [raw]
         if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
             raise ValueError("must be a list of non-empty strings")
         return {key: tuple(raw)}
-    if key == "adaptiveDebounce":
+    if key in ("adaptiveDebounce", "redactSecrets", "allowInsecureHttp"):
         if not isinstance(raw, bool):
             raise ValueError("must be true or false")
         return {key: raw}

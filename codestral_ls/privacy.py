@@ -1,0 +1,153 @@
+"""What must not leave the machine: excluded files, and secrets inside the text that does.
+
+Pure functions.  :func:`is_excluded` decides whether a document may be sent at all;
+:func:`redact` replaces obvious secrets in text that is sent (the cursor's place is unaffected
+because prompt and suffix are redacted separately).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+#: Files never sent upstream.  Patterns without "/" match the file name, others the path.
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    ".env",
+    ".env.*",
+    "*.env",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".htpasswd",
+    "credentials",
+    "credentials.json",
+    "*.tfvars",
+    "*secret*.json",
+    "*secrets*.y*ml",
+    "**/.aws/credentials",
+    "**/.aws/config",
+    "**/.docker/config.json",
+    "**/.kube/config",
+    "**/.ssh/*",
+    "**/.gnupg/*",
+)
+
+REDACTED = "[REDACTED]"
+
+_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # PEM private keys, whole blocks.
+    re.compile(
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY"
+        r"(?: BLOCK)?-----",
+        re.DOTALL,
+    ),
+    # Cloud and service tokens with recognisable shapes.
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),  # GitHub tokens
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
+    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),  # Slack
+    re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b"),  # OpenAI / Anthropic style
+    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google API keys
+    re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"),  # GitLab
+    re.compile(r"\b(?:sk|rk)_live_[A-Za-z0-9]{20,}\b"),  # Stripe
+    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b"),  # JWTs
+)
+
+#: ``password = "..."``, ``"apiKey": "..."``, ``SECRET_TOKEN='...'``: the quoted value goes.
+_ASSIGNMENT = re.compile(
+    r"""(?P<name>[A-Za-z0-9_.-]*(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|"""
+    r"""access[_-]?key|private[_-]?key|client[_-]?secret|auth)[A-Za-z0-9_.-]*["']?)"""
+    r"""(?P<sep>\s*(?::=|=>|[:=])\s*)"""
+    r"""(?P<quote>["'`])(?P<value>[^"'`\n]{4,})(?P=quote)""",
+    re.IGNORECASE,
+)
+#: Credentials inside URLs: scheme://user:password@host.
+_URL_CREDENTIALS = re.compile(
+    r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)(?P<value>[^\s@/]{3,})(?=@)"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with obvious secrets replaced by ``[REDACTED]``."""
+    if not text:
+        return text
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    text = _ASSIGNMENT.sub(_redact_assignment, text)
+    return _URL_CREDENTIALS.sub(lambda m: m.group("head") + REDACTED, text)
+
+
+def _redact_assignment(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if value == REDACTED or _looks_like_code(value):
+        return match.group(0)
+    quote = match.group("quote")
+    return f"{match.group('name')}{match.group('sep')}{quote}{REDACTED}{quote}"
+
+
+def _looks_like_code(value: str) -> bool:
+    """Placeholders and references are not secrets: ``"${PASSWORD}"``, ``"<token>"``..."""
+    stripped = value.strip()
+    return (
+        stripped.startswith(("${", "{{", "<", "%(", "process.env", "os.environ"))
+        or stripped.lower() in {"password", "changeme", "secret", "token", "xxxx", "****"}
+        or " " in stripped
+    )
+
+
+def document_path(uri: str) -> str:
+    """The path part of a document URI (``file:///a/b.py`` -> ``/a/b.py``)."""
+    parts = urlsplit(uri)
+    return unquote(parts.path) if parts.scheme else uri
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], ...]:
+    compiled = []
+    for pattern in patterns:
+        on_path = "/" in pattern
+        regex = fnmatch.translate(pattern.replace("**/", "*/") if on_path else pattern)
+        compiled.append((re.compile(regex), on_path))
+    return tuple(compiled)
+
+
+def is_excluded(uri: str, extra: Iterable[str] = ()) -> bool:
+    """Whether the document at ``uri`` must never be sent (default and extra globs)."""
+    path = document_path(uri)
+    name = PurePosixPath(path).name
+    for regex, on_path in _compiled((*DEFAULT_EXCLUDES, *extra)):
+        subject = path if on_path else name
+        if regex.match(subject) or (on_path and regex.match("/" + subject.lstrip("/"))):
+            return True
+    return False
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine (127.0.0.0/8, ::1 or localhost)."""
+    if not host:
+        return False
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,118 @@
+"""Exclusion globs, secret redaction, loopback detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from codestral_ls.privacy import REDACTED, is_excluded, is_loopback, redact
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///proj/.env",
+        "file:///proj/.env.local",
+        "file:///proj/prod.env",
+        "file:///proj/certs/server.pem",
+        "file:///proj/tls.key",
+        "file:///home/u/.ssh/id_rsa",
+        "file:///home/u/.ssh/id_ed25519.pub",
+        "file:///home/u/.ssh/config",
+        "file:///home/u/.npmrc",
+        "file:///home/u/.netrc",
+        "file:///home/u/.aws/credentials",
+        "file:///proj/store.p12",
+        "file:///proj/app-secrets.yaml",
+        "file:///proj/my%20dir/.env",
+    ],
+)
+def test_default_exclusions(uri: str) -> None:
+    assert is_excluded(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///proj/main.py",
+        "file:///proj/environment.py",
+        "file:///proj/keyboard.ts",
+        "file:///proj/README.md",
+        "untitled:Untitled-1",
+    ],
+)
+def test_ordinary_files_are_not_excluded(uri: str) -> None:
+    assert not is_excluded(uri)
+
+
+def test_extra_patterns() -> None:
+    assert is_excluded("file:///proj/config/prod.yaml", ["**/config/prod.yaml"])
+    assert is_excluded("file:///proj/notes.secret", ["*.secret"])
+    assert not is_excluded("file:///proj/config/dev.yaml", ["**/config/prod.yaml"])
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ('password = "hunter2hunter2"', 'password = "'),
+        ("DB_PASSWORD='s3cr3t!!'", "DB_PASSWORD='"),
+        ('"apiKey": "abcd1234efgh"', '"apiKey": "'),
+        ("client_secret := `zzzzzzzz`", "client_secret := `"),
+        ("aws = 'AKIAIOSFODNN7EXAMPLE'", "aws = '"),
+        ("token = ghp_" + "a" * 36, "token = "),
+        ("url = 'postgres://admin:pa55word@db:5432/x'", "url = 'postgres://admin:"),
+    ],
+)
+def test_secrets_are_redacted(text: str, kept: str) -> None:
+    result = redact(text)
+    assert REDACTED in result
+    assert result.startswith(kept)
+    for secret in (
+        "hunter2hunter2",
+        "s3cr3t!!",
+        "abcd1234efgh",
+        "zzzzzzzz",
+        "AKIAIOSFODNN7EXAMPLE",
+        "a" * 36,
+        "pa55word",
+    ):
+        assert secret not in result
+
+
+def test_private_key_blocks_are_redacted_whole() -> None:
+    text = (
+        "x = 1\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA\n"
+        "-----END RSA PRIVATE KEY-----\ny = 2\n"
+    )
+    assert redact(text) == f"x = 1\n{REDACTED}\ny = 2\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password = os.environ["PASSWORD"]',
+        'password = "${DB_PASSWORD}"',
+        'token = "<your token here>"',
+        "def check_password(password): return password == stored",
+        "tokens = tokenize(text)",
+        "",
+    ],
+)
+def test_code_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.5.5.5", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("api.mistral.ai", False),
+        ("10.0.0.1", False),
+        (None, False),
+    ],
+)
+def test_loopback(host: str | None, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
