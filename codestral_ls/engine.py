@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from typing import Any
 from cachetools import TTLCache
 from lsprotocol import types
 
+from .breaker import Breaker, retry_delay
 from .context import FimContext, build_fim_request, extract_context
 from .documents import Cursor, Document, line_content
 from .mistral import (
@@ -38,7 +40,9 @@ from .mistral import (
     FimRequest,
     MistralClient,
     MistralError,
+    NetworkError,
     RateLimitedError,
+    ServerError,
     UpstreamTimeout,
 )
 from .notify import Notifier
@@ -50,8 +54,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds completions pause after the key or the model is rejected (a settings change resumes).
 REJECTED_PAUSE = 60.0
-#: Backoff after a 429 without Retry-After: first pause and ceiling, in seconds.
-RATE_LIMIT_BACKOFF = (2.0, 120.0)
+#: Retries of one request after a transient failure (502/503/504, connection failures).
+TRANSIENT_RETRIES = 1
 #: Adaptive debounce bounds, seconds, and how much of the usual keystroke gap it waits.
 ADAPTIVE_BOUNDS = (0.075, 0.6)
 ADAPTIVE_FACTOR = 1.5
@@ -200,6 +204,7 @@ class CompletionEngine:
         notifier: Notifier,
         *,
         clock: Callable[[], float] = time.monotonic,
+        breaker: Breaker | None = None,
     ) -> None:
         self.client = client
         self.notifier = notifier
@@ -207,8 +212,10 @@ class CompletionEngine:
         self.connection = Connection(endpoint="", api_key=None, key_source=None)
         self.stats = EngineStats()
         self._clock = clock
-        self._paused_until = 0.0
-        self._rate_limit_strikes = 0
+        self._rng = random.Random()
+        self.breaker = breaker or Breaker(
+            threshold=3, base=2.0, ceiling=120.0, clock=clock, rng=self._rng
+        )
         self._latest: dict[str, int] = {}
         self._flights: dict[str, Flight] = {}
         self._rhythm: dict[str, _Rhythm] = {}
@@ -245,7 +252,7 @@ class CompletionEngine:
             timeout=settings.request_timeout,
         )
         if changed:
-            self._paused_until = 0.0
+            self.breaker.success()
             self.notifier.resolve()
         if connection.api_key:
             self.notifier.resolve("no-key")
@@ -258,7 +265,7 @@ class CompletionEngine:
     @property
     def paused_for(self) -> float:
         """Seconds left before completions resume after a 429 or a rejection (0 if running)."""
-        return max(0.0, self._paused_until - self._clock())
+        return self.breaker.retry_in
 
     def forget(self, uri: str) -> None:
         """Drop per-document state when a document closes (and stop its request)."""
@@ -343,7 +350,7 @@ class CompletionEngine:
                 self.stats.debounced += 1
                 logger.debug("superseded before reaching the network: %s", uri)
                 return None
-        if self.paused_for > 0:
+        if not self.breaker.allow():
             return None
 
         context = extract_context(document, cursor, settings.prefixChars, settings.suffixChars)
@@ -456,13 +463,14 @@ class CompletionEngine:
             except MistralError as error:
                 self._report(error, settings)
             else:
-                self._rate_limit_strikes = 0
+                self.breaker.success()
                 self.notifier.resolve()
                 text = finish(raw, flight.context)
                 self._remember(uri, flight.view, text)
                 self._settle(uri, flight)
                 self._idle(settings)
         except asyncio.CancelledError:
+            self.breaker.cancelled()
             self._settle(uri, flight)
             self._idle(settings)
             raise
@@ -481,6 +489,21 @@ class CompletionEngine:
             self._state("ready", f"Codestral ready ({settings.model})")
 
     async def _stream(self, flight: Flight, request: FimRequest) -> str:
+        """The streamed text, retried after a transient failure that happened before any text
+        arrived (bounded; the caller's timeout covers all attempts)."""
+        attempt = 0
+        while True:
+            try:
+                return await self._read(flight, request)
+            except (ServerError, NetworkError) as error:
+                attempt += 1
+                transient = isinstance(error, NetworkError) or error.status in (502, 503, 504)
+                if not transient or flight.streamed or attempt > TRANSIENT_RETRIES:
+                    raise
+                logger.info("retrying after: %s", error.message)
+                await asyncio.sleep(retry_delay(attempt, self._rng))
+
+    async def _read(self, flight: Flight, request: FimRequest) -> str:
         """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
         single_line = flight.context.single_line
         body_indent = None if single_line else body_indent_of(flight.context)
@@ -502,13 +525,12 @@ class CompletionEngine:
     def _report(self, error: MistralError, settings: Settings) -> None:
         """Pause and tell the user, once per episode, about an upstream failure."""
         logger.info("completion failed: %s", error.message)
-        now = self._clock()
         if isinstance(error, AuthenticationError):
-            self._paused_until = now + REJECTED_PAUSE
+            self.breaker.open(REJECTED_PAUSE)
             self.notifier.once("auth", f"codestral-ls: {error.message}", types.MessageType.Error)
             self._state("unauthorized", error.message)
         elif isinstance(error, BadRequestError) and error.is_unknown_model:
-            self._paused_until = now + REJECTED_PAUSE
+            self.breaker.open(REJECTED_PAUSE)
             self.notifier.once(
                 f"model:{settings.model}",
                 f"codestral-ls: the model '{settings.model}' is not available at "
@@ -518,21 +540,22 @@ class CompletionEngine:
             )
             self._state("error", f"Unknown model {settings.model}")
         elif isinstance(error, RateLimitedError):
-            self._rate_limit_strikes += 1
-            first, ceiling = RATE_LIMIT_BACKOFF
-            wait = error.retry_after
-            if wait is None:
-                wait = min(ceiling, first * 2 ** (self._rate_limit_strikes - 1))
-            self._paused_until = now + wait
+            wait = self.breaker.open(error.retry_after)
             self.notifier.once(
                 "rate-limit",
                 f"codestral-ls: rate limited by {self.connection.endpoint}; completions pause "
                 f"for {wait:.0f} s.",
             )
             self._state("rateLimited", f"Rate limited; retrying in {wait:.0f} s", retryAfter=wait)
-        else:
-            self.notifier.once("upstream", f"codestral-ls: {error.message}")
+        elif isinstance(error, BadRequestError):
+            # Other 4xx: this request was refused; the next one (other context) may pass.
+            self.notifier.once("bad-request", f"codestral-ls: {error.message}")
             self._state("error", error.message)
+        else:
+            pause = self.breaker.failure()
+            suffix = f" Pausing completions for {pause:.0f} s." if pause else ""
+            self.notifier.once("upstream", f"codestral-ls: {error.message}{suffix}")
+            self._state("error", error.message + suffix)
 
 
 def body_indent_of(context: FimContext) -> str:

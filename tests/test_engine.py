@@ -8,9 +8,10 @@ from collections.abc import AsyncGenerator
 import pytest
 from lsprotocol import types
 
+from codestral_ls.breaker import Breaker
 from codestral_ls.documents import Cursor, Document
 from codestral_ls.engine import CompletionEngine, View, text_key
-from codestral_ls.mistral import Completion, FimRequest, RateLimitedError
+from codestral_ls.mistral import Completion, FimRequest, RateLimitedError, ServerError
 from codestral_ls.notify import Notifier
 from codestral_ls.settings import Connection, Settings
 
@@ -118,6 +119,7 @@ async def test_rate_limit_pauses_with_a_clock() -> None:
         backend,  # type: ignore[arg-type]
         Notifier(lambda kind, message: shown.append(message)),
         clock=lambda: now[0],
+        breaker=Breaker(base=2.0, jitter=0.0, clock=lambda: now[0]),
     )
     engine.configure(Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
     document, cursor = at_end("x = ")
@@ -175,3 +177,30 @@ async def test_adaptive_debounce_learns_the_rhythm() -> None:
     assert wait == pytest.approx(0.075)  # clamped at the floor
     now[0] += 5.0  # a pause is not rhythm
     assert engine._debounce_for("u", engine.settings) == pytest.approx(0.075)
+
+
+async def test_breaker_opens_probes_and_resumes() -> None:
+    now = [0.0]
+    backend = StubBackend(["1"])
+    backend.error = ServerError("upstream broke", status=500)
+    shown: list[str] = []
+    engine = CompletionEngine(
+        backend,  # type: ignore[arg-type]
+        Notifier(lambda kind, message: shown.append(message)),
+        clock=lambda: now[0],
+        breaker=Breaker(threshold=3, base=2.0, jitter=0.0, clock=lambda: now[0]),
+    )
+    engine.configure(Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
+    document = Document("file:///t.py", "a = \nb = \nc = \nd = \ne = \n", version=1)
+    for line in range(3):
+        assert await engine.complete(document, Cursor(line, 4)) is None
+    assert len(backend.requests) == 3 and engine.breaker.state == "open"
+    assert await engine.complete(document, Cursor(3, 4)) is None
+    assert len(backend.requests) == 3  # open: no call
+    now[0] += 2.0
+    backend.error = None
+    assert await engine.complete(document, Cursor(3, 4)) is not None  # the probe
+    assert engine.breaker.state == "closed"
+    assert await engine.complete(document, Cursor(4, 4)) is not None
+    assert len(backend.requests) == 5
+    assert shown == ["codestral-ls: upstream broke"]  # one episode, one message

@@ -111,20 +111,36 @@ async def test_rate_limit_pauses_calls_until_retry_after(start: Starter, fake: F
     assert "rate limited" in message and "30 s" in message
 
 
-async def test_server_errors_are_told_once_and_recovery_resumes(
+async def test_server_errors_are_retried_once_told_once_and_recovery_resumes(
     start: Starter, fake: FakeMistral
 ) -> None:
     session = await start()
     session.open(URI, "x = ")
-    fake.fail_next(503, "<html><body><h1>503 Service Unavailable</h1></body></html>", times=3)
-    for _ in range(3):
-        assert await session.complete_at(URI, 4) is None
-    assert len(session.messages) == 1
+    html = "<html><body><h1>503 Service Unavailable</h1></body></html>"
+    fake.fail_next(503, html, times=4)
+    assert await session.complete_at(URI, 4) is None
+    assert len(fake.fim_requests()) == 2  # one retry, then give up
+    session.replace(URI, 4, 4, "1")
+    assert await session.complete_at(URI, 5) is None
+    assert len(fake.fim_requests()) == 4
+    [message] = session.messages
+    assert "503" in message and "<html>" not in message
     fake.fim_text = "42"
-    assert await session.complete_at(URI, 4) == "42"
+    session.replace(URI, 5, 5, " + ")
+    assert await session.complete_at(URI, 8) == "42"
     # after a success, a new failure is a new episode and is told again
-    session.replace(URI, 4, 4, "7 + ")
+    session.replace(URI, 8, 8, "7 + ")
     fake.fail_next(500, {"message": "boom"})
-    assert await session.complete_at(URI, 8) is None
+    assert await session.complete_at(URI, 12) is None
     assert len(session.messages) == 2
-    assert len(fake.fim_requests()) == 5
+    assert len(fake.fim_requests()) == 6  # a 500 is not retried
+
+
+async def test_a_503_then_success_is_invisible(start: Starter, fake: FakeMistral) -> None:
+    session = await start()
+    session.open(URI, "x = ")
+    fake.fim_text = "ok"
+    fake.fail_next(503, {"message": "overloaded"})
+    assert await session.complete_at(URI, 4) == "ok"
+    assert session.messages == []
+    assert len(fake.fim_requests()) == 2
