@@ -31,6 +31,7 @@ from typing import Any
 from cachetools import TTLCache
 from lsprotocol import types
 
+from .backends import FimBackend
 from .breaker import Breaker, retry_delay
 from .context import FimContext, build_fim_request, extract_context
 from .documents import Cursor, Document, line_content
@@ -38,7 +39,6 @@ from .mistral import (
     AuthenticationError,
     BadRequestError,
     FimRequest,
-    MistralClient,
     MistralError,
     NetworkError,
     RateLimitedError,
@@ -200,7 +200,7 @@ class CompletionEngine:
 
     def __init__(
         self,
-        client: MistralClient,
+        client: FimBackend,
         notifier: Notifier,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -257,6 +257,18 @@ class CompletionEngine:
         if connection.api_key:
             self.notifier.resolve("no-key")
 
+    def use_backend(self, client: FimBackend) -> None:
+        """Send requests to ``client`` from now on (requests under way finish where they are)."""
+        if client is self.client:
+            return
+        self.client = client
+        self.client.configure(
+            endpoint=self.connection.endpoint,
+            api_key=self.connection.api_key,
+            timeout=self.settings.request_timeout,
+        )
+        self.breaker.success()
+
     @property
     def cache_size(self) -> int:
         """Entries in the cache now."""
@@ -309,13 +321,14 @@ class CompletionEngine:
             self.notifier.once("insecure", self.connection.problem, types.MessageType.Error)
             self._state("error", self.connection.problem)
             return None
-        if not self.connection.api_key:
+        if self.client.requires_key and not self.connection.api_key:
             self.notifier.once("no-key", NO_KEY_MESSAGE, types.MessageType.Warning)
             self._state("unauthorized", "No API key")
             return None
 
         uri = document.uri
-        view = view_at(document, cursor, settings.model)
+        # The same model name on two endpoints gives two answers: both are part of the key.
+        view = view_at(document, cursor, f"{settings.model}@{self.connection.endpoint}")
         wait = self._debounce_for(uri, settings) if debounce else 0.0
         generation = self._latest.get(uri, 0) + 1
         self._latest[uri] = generation

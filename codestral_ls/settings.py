@@ -41,6 +41,12 @@ class Settings:
     """Base URL of the API.  Unset: ``https://codestral.mistral.ai`` when only
     ``CODESTRAL_API_KEY`` is set, otherwise ``https://api.mistral.ai``."""
 
+    backend: str = "auto"
+    """Which API the endpoint speaks: ``mistral`` (/v1/fim/completions), ``ollama``
+    (/api/generate), ``openai`` (OpenAI-compatible /v1/completions or llama.cpp /infill), or
+    ``auto`` (from the endpoint: port 11434 is Ollama, a /v1 URL or ports 8080/1234/8000 are
+    OpenAI-compatible, anything else Mistral).  Local backends need no key."""
+
     apiKey: str | None = None
     """API key.  Accepted, but prefer the ``CODESTRAL_API_KEY`` or ``MISTRAL_API_KEY``
     environment variables so the key never lands in a settings file."""
@@ -357,6 +363,11 @@ def _convert(key: str, raw: Any) -> dict[str, Any]:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an http(s) URL, got {text!r}")
         return {key: text.rstrip("/")}
+    if key == "backend":
+        text = _string(raw).strip().lower()
+        if text not in ("auto", "mistral", "ollama", "openai"):
+            raise ValueError(f"must be auto, mistral, ollama or openai, got {raw!r}")
+        return {key: text}
     if key == "apiKey":
         text = _string(raw).strip()
         return {key: text or None}

@@ -19,6 +19,9 @@ from codestral_ls.settings import Connection, Settings
 class StubBackend:
     """Streams fixed pieces; records requests and how many pieces were consumed."""
 
+    kind = "stub"
+    requires_key = True
+
     def __init__(self, pieces: list[str]) -> None:
         self.pieces = pieces
         self.requests: list[FimRequest] = []
@@ -90,8 +93,11 @@ async def test_join_a_request_whose_stream_already_has_what_was_typed() -> None:
     engine, _ = engine_for(backend)
     document, cursor = at_end("v = ")
     first = asyncio.ensure_future(engine.complete(document, cursor))
-    while backend.consumed < 1:
-        await asyncio.sleep(0)  # let the stream deliver its first piece
+    for _ in range(1000):  # let the stream deliver its first piece (bounded)
+        if backend.consumed >= 1 or first.done():
+            break
+        await asyncio.sleep(0)
+    assert backend.consumed == 1
     document.apply_edit(
         types.Range(
             start=types.Position(line=0, character=4), end=types.Position(line=0, character=4)
