@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
@@ -54,6 +54,7 @@ __all__ = [
     "FIM_PATH",
     "MODELS_PATH",
     "FakeMistral",
+    "FakeServer",
     "Recorded",
     "default_models",
     "validate_request",
@@ -335,7 +336,7 @@ def _embedding(model: str, text: str) -> list[float]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    fake: FakeMistral
+    fake: FakeServer
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup: skip it.
@@ -351,7 +352,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "FakeMistral/1.0"
+    server_version = "FakeServer/1.0"
     sys_version = ""
     server: _Server
 
@@ -431,17 +432,27 @@ def _write_chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
 # The fake
 
 
-class FakeMistral:
-    """A real HTTP server imitating the Mistral API (see module docstring).
+_F = TypeVar("_F", bound="FakeServer")
 
-    Behaviour knobs (plain attributes, change them at any time): ``latency`` (seconds before
-    any response), ``ttft`` (before the first token), ``token_delay`` (between streamed
-    pieces; non-streaming answers wait ``ttft + token_delay * (pieces - 1)``), ``fim_text`` /
-    ``chat_text`` (a string or ``callable(body) -> str``), ``models`` (cards served at
-    ``GET /v1/models``), ``require_auth``, ``valid_keys`` (``None`` = any non-empty key) and
-    ``check_models`` (answer 400 "Invalid model" like the real API for a model that is neither
-    an id nor an alias in ``models``).
+
+class FakeServer:
+    """The machinery every fake API server shares: a real HTTP/1.1 server on 127.0.0.1 in a
+    background thread that records each request, holds responses behind gates, answers queued
+    failures, streams chunked bodies and notices clients hanging up.
+
+    Subclasses implement :meth:`_handle` (usually :meth:`_receive` → :meth:`_hold` → answer)
+    and :meth:`_restore_defaults` for their own knobs.  Common knobs: ``latency`` (seconds
+    before any response), ``ttft`` (before the first token), ``token_delay`` (between
+    streamed pieces).  Counters: ``connections_opened``, ``streams_aborted`` (a streamed
+    response the client hung up on), ``responses_aborted`` (the same, not streamed).
     """
+
+    #: Prefix of the server thread's name.
+    thread_name = "fake-server"
+    #: The path ``wait_for_requests``/``await_requests`` count by default.
+    default_path = "/"
+    #: Paths whose requests :meth:`fim_requests` returns.
+    fim_paths: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -449,19 +460,13 @@ class FakeMistral:
         latency: float = 0.0,
         ttft: float = 0.0,
         token_delay: float = 0.0,
-        require_auth: bool = True,
-        valid_keys: set[str] | None = None,
-        check_models: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self._initial: dict[str, Any] = {
+        self._timing: dict[str, float] = {
             "latency": latency,
             "ttft": ttft,
             "token_delay": token_delay,
-            "require_auth": require_auth,
-            "valid_keys": set(valid_keys) if valid_keys is not None else None,
-            "check_models": check_models,
         }
         self._host = host
         self._port = port
@@ -475,34 +480,20 @@ class FakeMistral:
         self.latency: float = latency
         self.ttft: float = ttft
         self.token_delay: float = token_delay
-        self.require_auth: bool = require_auth
-        self.valid_keys: set[str] | None = None
-        self.check_models: bool = check_models
-        self.fim_text: str | Callable[[dict[str, Any]], str] = "pass"
-        self.chat_text: str | Callable[[dict[str, Any]], str] = "pass"
-        self.models: list[dict[str, Any]] = []
         self.requests: list[Recorded] = []
         self.connections_opened = 0
         self.streams_aborted = 0
         self.responses_aborted = 0
-        self._restore_defaults()
 
     # ------------------------------------------------------------------ lifecycle
 
     def _restore_defaults(self) -> None:
-        initial = self._initial
-        self.latency = float(initial["latency"])
-        self.ttft = float(initial["ttft"])
-        self.token_delay = float(initial["token_delay"])
-        self.require_auth = bool(initial["require_auth"])
-        keys = initial["valid_keys"]
-        self.valid_keys = set(keys) if keys is not None else None
-        self.check_models = bool(initial["check_models"])
-        self.fim_text = "pass"
-        self.chat_text = "pass"
-        self.models = default_models()
+        """Reset every behaviour knob to its constructor value (extend in subclasses)."""
+        self.latency = float(self._timing["latency"])
+        self.ttft = float(self._timing["ttft"])
+        self.token_delay = float(self._timing["token_delay"])
 
-    def start(self) -> FakeMistral:
+    def start(self: _F) -> _F:
         if self._server is not None:
             return self
         self._stopping = False
@@ -512,7 +503,7 @@ class FakeMistral:
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.01},  # stop() waits for one poll
-            name=f"fake-mistral-{server.server_port}",
+            name=f"{self.thread_name}-{server.server_port}",
             daemon=True,
         )
         self._thread.start()
@@ -538,7 +529,7 @@ class FakeMistral:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> FakeMistral:
+    def __enter__(self: _F) -> _F:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -547,7 +538,7 @@ class FakeMistral:
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("FakeMistral is not started")
+            raise RuntimeError(f"{type(self).__name__} is not started")
         return int(self._server.server_address[1])
 
     @property
@@ -572,8 +563,9 @@ class FakeMistral:
     # ------------------------------------------------------------------ test controls
 
     def fim_requests(self) -> list[Recorded]:
+        """The completion requests received (POSTs to :attr:`fim_paths`), in order."""
         with self._cond:
-            return [r for r in self.requests if r.method == "POST" and r.path == FIM_PATH]
+            return [r for r in self.requests if r.method == "POST" and r.path in self.fim_paths]
 
     def fail_next(
         self,
@@ -586,10 +578,16 @@ class FakeMistral:
 
         ``body=None`` sends a realistic default JSON error body; pass ``b""`` for none.
         """
-        data, content_type = _encode_body(body, status)
+        data, content_type = self._encode_error(body, status)
         merged = {"Content-Type": content_type, **(headers or {})}
         with self._cond:
             self._failures.append(_Failure(status, data, merged, max(1, times)))
+
+    def _encode_error(
+        self, body: bytes | str | dict[str, Any] | list[Any] | None, status: int
+    ) -> tuple[bytes, str]:
+        """Bytes and content type of an error body (``None``: the server's default body)."""
+        return _encode_body(body, status)
 
     def gate(self) -> threading.Event:
         """Hold every response (already received requests too) until the event is set."""
@@ -605,17 +603,21 @@ class FakeMistral:
         with self._cond:
             return self._cond.wait_for(predicate, timeout)
 
-    def wait_for_requests(self, n: int, timeout: float = 5.0, *, path: str = FIM_PATH) -> bool:
-        """Block until at least ``n`` requests to ``path`` (default: FIM) have arrived."""
+    def wait_for_requests(self, n: int, timeout: float = 5.0, *, path: str | None = None) -> bool:
+        """Block until at least ``n`` requests to ``path`` (default: :attr:`default_path`)
+        have arrived."""
+        wanted = self.default_path if path is None else path
         return self.wait_until(
-            lambda: sum(1 for r in self.requests if r.path == path) >= n, timeout
+            lambda: sum(1 for r in self.requests if r.path == wanted) >= n, timeout
         )
 
     async def await_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """``wait_until`` without blocking the running event loop."""
         return await asyncio.to_thread(self.wait_until, predicate, timeout)
 
-    async def await_requests(self, n: int, timeout: float = 5.0, *, path: str = FIM_PATH) -> bool:
+    async def await_requests(
+        self, n: int, timeout: float = 5.0, *, path: str | None = None
+    ) -> bool:
         """``wait_for_requests`` without blocking the running event loop."""
         return await asyncio.to_thread(self.wait_for_requests, n, timeout, path=path)
 
@@ -689,6 +691,163 @@ class FakeMistral:
                     return False
         return True
 
+    @staticmethod
+    def _bearer(headers: dict[str, str]) -> str | None:
+        """The bearer token of a request, if any."""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        return token
+
+    # ------------------------------------------------------------------ handling helpers
+
+    def _handle(self, handler: _Handler) -> None:
+        raise NotImplementedError
+
+    def _receive(
+        self,
+        handler: _Handler,
+        validate: Callable[[str, str, bytes, Any], list[str]] | None = None,
+    ) -> tuple[Recorded, bytes]:
+        """Read and record one request; ``validate(method, path, raw, parsed_json)`` returns
+        the problems to record in ``errors``.  Answers the record and the raw body."""
+        method = handler.command
+        path = urlsplit(handler.path).path
+        raw = _read_body(handler)
+        headers = {key.lower(): value for key, value in handler.headers.items()}
+        parsed: Any = None
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = None
+        body = parsed if isinstance(parsed, dict) else None
+        errors = validate(method, path, raw, parsed) if validate is not None else []
+        record = Recorded(
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            errors=errors,
+            stream=bool(body is not None and body.get("stream") is True),
+        )
+        with self._cond:
+            self.requests.append(record)
+            self._cond.notify_all()
+        return record, raw
+
+    def _hold(self, handler: _Handler, record: Recorded) -> bool:
+        """Wait for the gates and ``latency``; False (abort counted) if the client left."""
+        if not self._wait_gates(handler) or (
+            self.latency > 0 and self._client_gone(handler, self.latency)
+        ):
+            self._count_abort(record.stream)
+            handler.close_connection = True
+            return False
+        return True
+
+    def _send_failure(self, handler: _Handler) -> bool:
+        """Answer a queued ``fail_next`` failure, if any (POST requests only)."""
+        if handler.command != "POST":
+            return False
+        failure = self._pop_failure()
+        if failure is None:
+            return False
+        _send(handler, failure.status, failure.body, headers=failure.headers)
+        return True
+
+    def _generate(self, handler: _Handler, pieces: int) -> bool:
+        """Spend the time a non-streamed generation of ``pieces`` takes; False (abort
+        counted) if the client hung up meanwhile."""
+        generation = self.ttft + self.token_delay * max(0, pieces - 1)
+        if self._client_gone(handler, generation):
+            self._count_abort(False)
+            handler.close_connection = True
+            return False
+        return True
+
+    def _send_stream(
+        self, handler: _Handler, content_type: str, events: list[tuple[float, bytes]]
+    ) -> None:
+        """Send ``(delay, data)`` events as a chunked 200 response, waiting ``delay`` before
+        each; a client hanging up is counted in ``streams_aborted``."""
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            for delay, data in events:
+                if self._client_gone(handler, delay):
+                    raise ConnectionResetError("client went away")
+                _write_chunk(handler, data)
+            handler.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self._count_abort(True)
+            handler.close_connection = True
+
+    def _timed_pieces(self, pieces: list[bytes]) -> list[tuple[float, bytes]]:
+        """``ttft`` before the first piece, ``token_delay`` before each next one."""
+        return [
+            (self.ttft if index == 0 else self.token_delay, piece)
+            for index, piece in enumerate(pieces)
+        ]
+
+
+class FakeMistral(FakeServer):
+    """A real HTTP server imitating the Mistral API (see module docstring).
+
+    Behaviour knobs (plain attributes, change them at any time): ``latency`` (seconds before
+    any response), ``ttft`` (before the first token), ``token_delay`` (between streamed
+    pieces; non-streaming answers wait ``ttft + token_delay * (pieces - 1)``), ``fim_text`` /
+    ``chat_text`` (a string or ``callable(body) -> str``), ``models`` (cards served at
+    ``GET /v1/models``), ``require_auth``, ``valid_keys`` (``None`` = any non-empty key) and
+    ``check_models`` (answer 400 "Invalid model" like the real API for a model that is neither
+    an id nor an alias in ``models``).
+    """
+
+    thread_name = "fake-mistral"
+    default_path = FIM_PATH
+    fim_paths = (FIM_PATH,)
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        ttft: float = 0.0,
+        token_delay: float = 0.0,
+        require_auth: bool = True,
+        valid_keys: set[str] | None = None,
+        check_models: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(latency=latency, ttft=ttft, token_delay=token_delay, host=host, port=port)
+        self._initial: dict[str, Any] = {
+            "require_auth": require_auth,
+            "valid_keys": set(valid_keys) if valid_keys is not None else None,
+            "check_models": check_models,
+        }
+        self.require_auth: bool = require_auth
+        self.valid_keys: set[str] | None = None
+        self.check_models: bool = check_models
+        self.fim_text: str | Callable[[dict[str, Any]], str] = "pass"
+        self.chat_text: str | Callable[[dict[str, Any]], str] = "pass"
+        self.models: list[dict[str, Any]] = []
+        self._restore_defaults()
+
+    def _restore_defaults(self) -> None:
+        super()._restore_defaults()
+        initial = self._initial
+        self.require_auth = bool(initial["require_auth"])
+        keys = initial["valid_keys"]
+        self.valid_keys = set(keys) if keys is not None else None
+        self.check_models = bool(initial["check_models"])
+        self.fim_text = "pass"
+        self.chat_text = "pass"
+        self.models = default_models()
+
     def _resolve_model(self, name: Any) -> str | None:
         if not isinstance(name, str):
             return None
@@ -698,60 +857,38 @@ class FakeMistral:
         return None
 
     def _authorized(self, headers: dict[str, str]) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = self._bearer(headers)
+        if token is None:
             return False
         return self.valid_keys is None or token in self.valid_keys
 
     # ------------------------------------------------------------------ request handling
 
+    @staticmethod
+    def _details(method: str, path: str, raw: bytes, parsed: Any) -> list[dict[str, Any]]:
+        kind = _KIND_BY_PATH.get(path) if method == "POST" else None
+        if not kind:
+            return []
+        if raw and parsed is None:
+            return [{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}]
+        return validation_details(kind, parsed if isinstance(parsed, dict) else None)
+
     def _handle(self, handler: _Handler) -> None:
-        method = handler.command
-        path = urlsplit(handler.path).path
-        raw = _read_body(handler)
-        headers = {key.lower(): value for key, value in handler.headers.items()}
+        details: list[dict[str, Any]] = []
+
+        def validate(method: str, path: str, raw: bytes, parsed: Any) -> list[str]:
+            details.extend(self._details(method, path, raw, parsed))
+            return [_format_detail(detail) for detail in details]
+
+        record, _raw = self._receive(handler, validate)
+        method, path, headers, body = record.method, record.path, record.headers, record.body
         kind = _KIND_BY_PATH.get(path) if method == "POST" else None
 
-        body: dict[str, Any] | None = None
-        details: list[dict[str, Any]] = []
-        if raw:
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = None
-                if kind:
-                    details = [
-                        {"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}
-                    ]
-            if isinstance(parsed, dict):
-                body = parsed
-        if kind and not details:
-            details = validation_details(kind, body)
-        record = Recorded(
-            method=method,
-            path=path,
-            headers=headers,
-            body=body,
-            errors=[_format_detail(detail) for detail in details],
-            stream=bool(body is not None and body.get("stream") is True),
-        )
-        with self._cond:
-            self.requests.append(record)
-            self._cond.notify_all()
-
-        if not self._wait_gates(handler) or (
-            self.latency > 0 and self._client_gone(handler, self.latency)
-        ):
-            self._count_abort(record.stream)
-            handler.close_connection = True
+        if not self._hold(handler, record):
             return
 
-        if method == "POST":
-            failure = self._pop_failure()
-            if failure is not None:
-                _send(handler, failure.status, failure.body, headers=failure.headers)
-                return
+        if self._send_failure(handler):
+            return
 
         known = path == MODELS_PATH or path in _KIND_BY_PATH
         if not known:
@@ -848,10 +985,7 @@ class FakeMistral:
         created = int(time.time())
 
         if not stream:
-            generation = self.ttft + self.token_delay * max(0, len(pieces) - 1)
-            if self._client_gone(handler, generation):
-                self._count_abort(False)
-                handler.close_connection = True
+            if not self._generate(handler, len(pieces)):
                 return
             _send_json(
                 handler,
@@ -889,28 +1023,13 @@ class FakeMistral:
             }
             return b"data: " + json.dumps(event).encode() + b"\n\n"
 
-        events: list[tuple[float, bytes]] = []
         first = pieces[0] if pieces else ""
-        events.append((self.ttft, chunk({"role": "assistant", "content": first}, None)))
-        for piece in pieces[1:]:
-            events.append((self.token_delay, chunk({"content": piece}, None)))
+        data = [chunk({"role": "assistant", "content": first}, None)]
+        data.extend(chunk({"content": piece}, None) for piece in pieces[1:])
+        events = self._timed_pieces(data)
         events.append((0.0, chunk({"content": ""}, finish_reason, usage=usage)))
         events.append((0.0, b"data: [DONE]\n\n"))
-
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        handler.send_header("Cache-Control", "no-cache")
-        handler.send_header("Transfer-Encoding", "chunked")
-        handler.end_headers()
-        try:
-            for delay, data in events:
-                if self._client_gone(handler, delay):
-                    raise ConnectionResetError("client went away")
-                _write_chunk(handler, data)
-            handler.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self._count_abort(True)
-            handler.close_connection = True
+        self._send_stream(handler, "text/event-stream; charset=utf-8", events)
 
 
 # --------------------------------------------------------------------------------------------

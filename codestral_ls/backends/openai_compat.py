@@ -1,0 +1,459 @@
+"""FIM completions from an OpenAI-compatible server (llama.cpp's llama-server, LM Studio,
+Ollama's ``/v1``, vLLM, DeepSeek-style APIs).
+
+* ``POST /v1/completions`` with ``prompt`` and ``suffix`` (plus ``max_tokens``,
+  ``temperature``, ``top_p``, ``stop``, ``seed``, ``stream``); ``min_tokens`` is not part of
+  the OpenAI API and is not sent.  Streaming answers are server-sent events
+  ``data: {"choices": [{"text": "piece", ...}]}`` ending with ``data: [DONE]``.
+* Not every such server accepts ``suffix``: llama.cpp answers "Unsupported param: suffix"
+  (its FIM endpoint is ``POST /infill``) and vLLM "suffix is not currently supported".  When
+  the first request with a suffix is refused that way, the backend tries llama.cpp's
+  ``/infill`` once; if it exists, FIM goes there from then on (for this endpoint), otherwise the
+  error says in one sentence that the server cannot fill in the middle.
+* ``GET /v1/models`` → Mistral-shaped model cards (FIM and chat assumed for every model but
+  embedding models: the server, not the listing, knows).
+
+The key is optional and sent as ``Authorization: Bearer`` when configured.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+import httpx
+
+from codestral_ls.mistral import BadRequestError, Completion, FimRequest, MistralError
+from codestral_ls.mistral._http import (
+    HttpBackend,
+    ResponseLines,
+    content_text,
+    first_choice,
+    is_error_payload,
+    normalize_base_url,
+    sse_data,
+)
+from codestral_ls.mistral.errors import (
+    ProtocolError,
+    ServerError,
+    describe_error_body,
+    endpoint_host,
+)
+
+__all__ = [
+    "COMPLETIONS_PATH",
+    "INFILL_PATH",
+    "MODELS_PATH",
+    "OpenAICompatBackend",
+    "completions_body",
+    "infill_body",
+    "openai_model_card",
+]
+
+COMPLETIONS_PATH = "/v1/completions"
+MODELS_PATH = "/v1/models"
+INFILL_PATH = "/infill"
+
+_COMPLETIONS = "completions"
+_INFILL = "infill"
+_NO_FIM = "none"
+
+
+def _is_embedding_model(model_id: str) -> bool:
+    lowered = model_id.lower()
+    return "embed" in lowered or "bge-" in lowered or "minilm" in lowered
+
+
+def openai_model_card(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A Mistral-shaped card for one ``/v1/models`` entry (None without an id).
+
+    ``max_context_length`` comes from vLLM's ``max_model_len`` (or a ``context_length`` /
+    ``max_context_length`` field) when the server reports one, else None.
+    """
+    model_id = entry.get("id")
+    if not isinstance(model_id, str) or not model_id:
+        return None
+    usable = not _is_embedding_model(model_id)
+    context: int | None = None
+    for key in ("max_model_len", "max_context_length", "context_length"):
+        value = entry.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            context = value
+            break
+    owned_by = entry.get("owned_by")
+    return {
+        "id": model_id,
+        "object": "model",
+        "name": model_id,
+        "description": "",
+        "owned_by": owned_by if isinstance(owned_by, str) else "",
+        "aliases": [],
+        "capabilities": {"completion_fim": usable, "completion_chat": usable},
+        "max_context_length": context,
+        "deprecation": None,
+        "deprecation_replacement_model": None,
+    }
+
+
+def completions_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
+    """The ``/v1/completions`` body for a FIM request.
+
+    An empty suffix is sent as ``"\\n"``: Ollama (also behind ``/v1``) only uses a model's FIM
+    template when the suffix is non-empty.
+    """
+    body: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
+    if req.suffix is not None:
+        body["suffix"] = req.suffix or "\n"
+    if req.max_tokens is not None:
+        body["max_tokens"] = req.max_tokens
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.random_seed is not None:
+        body["seed"] = req.random_seed
+    body["stream"] = stream
+    return body
+
+
+def infill_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
+    """The body for llama.cpp's ``POST /infill`` (its native FIM endpoint)."""
+    body: dict[str, Any] = {
+        "model": req.model,
+        "input_prefix": req.prompt,
+        "input_suffix": req.suffix or "",
+    }
+    if req.max_tokens is not None:
+        body["n_predict"] = req.max_tokens
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.random_seed is not None:
+        body["seed"] = req.random_seed
+    body["stream"] = stream
+    return body
+
+
+def _rejects_suffix(error: MistralError, req: FimRequest) -> bool:
+    """Whether ``error`` is a server refusing the ``suffix`` field (llama.cpp, vLLM)."""
+    if req.suffix is None or isinstance(error, ProtocolError):
+        return False
+    if error.status not in (400, 422, 500, 501):
+        return False
+    detail = getattr(error, "detail", "") or error.message
+    return "suffix" in detail.lower()
+
+
+class OpenAICompatBackend(HttpBackend):
+    """FIM through an OpenAI-compatible ``/v1/completions`` (see the module docstring)."""
+
+    kind = "openai"
+    requires_key = False
+    warm_up_path: ClassVar[str] = MODELS_PATH
+
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(endpoint, api_key, timeout=timeout, transport=transport, http=http)
+        #: What this endpoint does with a suffix: "completions" (accepts it), "infill" (FIM
+        #: through llama.cpp's /infill) or "none" (refuses it and has no /infill).
+        self._routes: dict[str, str] = {}
+
+    @classmethod
+    def _normalize(cls, endpoint: str) -> str:
+        # Local servers speak plain HTTP: "localhost:8080" means http://localhost:8080.
+        return normalize_base_url(endpoint, default_scheme="http", what="server URL")
+
+    @property
+    def fim_route(self) -> str | None:
+        """``"completions"``, ``"infill"``, ``"none"`` (no FIM) or None (not known yet) for
+        the current endpoint."""
+        return self._routes.get(self._endpoint)
+
+    def _should_probe(self, error: MistralError, req: FimRequest, endpoint: str) -> bool:
+        """Whether ``error`` calls for trying ``/infill``; raises the "no FIM" error when
+        the endpoint is already known to have none."""
+        if not _rejects_suffix(error, req):
+            return False
+        if self._routes.get(endpoint) == _NO_FIM:
+            raise self._no_fim(error, req, endpoint) from error
+        return True  # unknown yet, or the server changed since it last accepted a suffix
+
+    # ------------------------------------------------------------------ public API
+
+    async def fim(self, req: FimRequest) -> Completion:
+        endpoint = self._endpoint
+        if self._routes.get(endpoint) == _INFILL:
+            return await self._infill(req)
+        try:
+            payload, host, status = await self._request_json(
+                "POST", COMPLETIONS_PATH, completions_body(req, stream=False), req.model
+            )
+        except MistralError as error:
+            if not self._should_probe(error, req, endpoint):
+                raise
+            return await self._infill_instead(req, error, endpoint)
+        if req.suffix is not None:
+            self._routes[endpoint] = _COMPLETIONS
+        return self._completion(payload, host, status)
+
+    async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
+        """Yield the completion text piece by piece as the server streams it."""
+        endpoint = self._endpoint
+        if self._routes.get(endpoint) == _INFILL:
+            async with aclosing(self._infill_stream(req)) as pieces:
+                async for piece in pieces:
+                    yield piece
+            return
+        rejection: MistralError | None = None
+        started = False
+        try:
+            async with aclosing(self._completions_stream(req)) as pieces:
+                async for piece in pieces:
+                    started = True
+                    yield piece
+        except MistralError as error:
+            if started or not self._should_probe(error, req, endpoint):
+                raise
+            rejection = error
+        if rejection is None:
+            if req.suffix is not None:
+                self._routes[endpoint] = _COMPLETIONS
+            return
+        async with aclosing(self._infill_stream(req, rejection=rejection)) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """Mistral-shaped cards for ``GET /v1/models``."""
+        payload, host, status = await self._request_json("GET", MODELS_PATH, None, None)
+        data = payload.get("data") if isinstance(payload, dict) else payload
+        if not isinstance(data, list):
+            raise ProtocolError(
+                f"{host} answered GET {MODELS_PATH} without a model list.", status=status
+            )
+        cards = [openai_model_card(entry) for entry in data if isinstance(entry, dict)]
+        return [card for card in cards if card is not None]
+
+    # ------------------------------------------------------------------ /v1/completions
+
+    async def _completions_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
+        body = completions_body(req, stream=True)
+        async with self._stream(COMPLETIONS_PATH, body, req.model, "text/event-stream") as response:
+            host, status = self._host_of(response), response.status_code
+            content_type = response.headers.get("content-type", "").lower()
+            if "text/event-stream" not in content_type and "json" in content_type:
+                # The server ignored "stream": true; hand over the whole text at once.
+                await response.aread()
+                completion = self._completion(self._parse_json(response, host), host, status)
+                if completion.text:
+                    yield completion.text
+                return
+            lines = ResponseLines(response)
+            async with aclosing(sse_data(lines)) as events:
+                async for data in events:
+                    if data.strip() == "[DONE]":
+                        lines.finish()  # drain to the end so the connection is reused
+                        continue
+                    piece = self._choice_text(self._event(data, host, status))
+                    if piece:
+                        yield piece
+
+    @staticmethod
+    def _choice_text(event: Mapping[str, Any]) -> str:
+        choice = first_choice(dict(event))
+        if choice is None:
+            return ""
+        if "text" in choice:
+            return content_text(choice.get("text"))
+        delta = choice.get("delta")  # a chat-shaped chunk from a lenient server
+        if isinstance(delta, dict):
+            return content_text(delta.get("content"))
+        return ""
+
+    @staticmethod
+    def _completion(payload: Any, host: str, status: int) -> Completion:
+        if not isinstance(payload, dict):
+            raise ProtocolError(f"{host} sent an unexpected completion response.", status=status)
+        if is_error_payload(payload):
+            raise ServerError(
+                f"{host} reported an error: {describe_error_body(json.dumps(payload), status)}",
+                status=status,
+            )
+        choice = first_choice(payload)
+        text = ""
+        finish_reason: str | None = None
+        if choice is not None:
+            text = OpenAICompatBackend._choice_text(payload)
+            message = choice.get("message")
+            if not text and isinstance(message, dict):
+                text = content_text(message.get("content"))
+            reason = choice.get("finish_reason")
+            finish_reason = reason if isinstance(reason, str) else None
+        model = payload.get("model")
+        usage = payload.get("usage")
+        return Completion(
+            text=text,
+            finish_reason=finish_reason,
+            model=model if isinstance(model, str) else None,
+            usage=usage if isinstance(usage, dict) else None,
+        )
+
+    @staticmethod
+    def _event(data: str, host: str, status: int) -> dict[str, Any]:
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            shown = " ".join(data.split())[:80]
+            raise ProtocolError(
+                f"{host} sent a malformed stream event: {shown!r}", status=status
+            ) from exc
+        if not isinstance(event, dict):
+            raise ProtocolError(f"{host} sent an unexpected stream event.", status=status)
+        if is_error_payload(event):
+            raise ServerError(
+                f"{host} reported an error mid-stream: {describe_error_body(data, status)}",
+                status=status,
+            )
+        return event
+
+    # ------------------------------------------------------------------ llama.cpp /infill
+
+    def _no_fim(self, rejection: MistralError, req: FimRequest, endpoint: str) -> BadRequestError:
+        host = endpoint_host(endpoint)
+        detail = getattr(rejection, "detail", "") or rejection.message
+        return BadRequestError(
+            f"{host} cannot fill in the middle: it refuses the 'suffix' of "
+            f"{COMPLETIONS_PATH} ({detail.rstrip('.')}) and has no llama.cpp {INFILL_PATH} "
+            "endpoint; use a server with FIM support such as Ollama or llama.cpp's "
+            "llama-server.",
+            status=rejection.status,
+            model=req.model,
+            detail=detail,
+        )
+
+    def _probe_failed(
+        self, error: MistralError, rejection: MistralError, req: FimRequest, endpoint: str
+    ) -> MistralError:
+        """What to raise when the first ``/infill`` attempt failed with ``error``."""
+        if error.status in (404, 405):
+            self._routes[endpoint] = _NO_FIM
+            return self._no_fim(rejection, req, endpoint)
+        if error.status is not None:
+            self._routes[endpoint] = _INFILL  # /infill exists: keep using it
+        return error
+
+    async def _infill_instead(
+        self, req: FimRequest, rejection: MistralError, endpoint: str
+    ) -> Completion:
+        try:
+            completion = await self._infill(req)
+        except MistralError as error:
+            raise self._probe_failed(error, rejection, req, endpoint) from rejection
+        self._routes[endpoint] = _INFILL
+        return completion
+
+    def _forget_infill(self, error: MistralError, endpoint: str) -> None:
+        """An ``/infill`` that answers 404 may be gone (another server on the port): probe
+        again next time."""
+        if error.status == 404 and self._routes.get(endpoint) == _INFILL:
+            del self._routes[endpoint]
+
+    async def _infill(self, req: FimRequest) -> Completion:
+        endpoint = self._endpoint
+        try:
+            payload, host, status = await self._request_json(
+                "POST", INFILL_PATH, infill_body(req, stream=False), req.model
+            )
+        except MistralError as error:
+            self._forget_infill(error, endpoint)
+            raise
+        if not isinstance(payload, dict):
+            raise ProtocolError(f"{host} sent an unexpected infill response.", status=status)
+        self._check_infill_error(payload, json.dumps(payload), host, status)
+        content = payload.get("content")
+        model = payload.get("model")
+        predicted = payload.get("tokens_predicted")
+        evaluated = payload.get("tokens_evaluated")
+        usage: dict[str, Any] | None = None
+        if isinstance(predicted, int) and isinstance(evaluated, int):
+            usage = {
+                "prompt_tokens": evaluated,
+                "completion_tokens": predicted,
+                "total_tokens": evaluated + predicted,
+            }
+        return Completion(
+            text=content if isinstance(content, str) else "",
+            finish_reason=self._infill_finish(payload),
+            model=model if isinstance(model, str) else None,
+            usage=usage,
+        )
+
+    @staticmethod
+    def _infill_finish(payload: Mapping[str, Any]) -> str | None:
+        if payload.get("stop_type") == "limit" or payload.get("stopped_limit") is True:
+            return "length"
+        if payload.get("stop") is True:
+            return "stop"
+        return None
+
+    @staticmethod
+    def _check_infill_error(payload: Mapping[str, Any], raw: str, host: str, status: int) -> None:
+        if "error" in payload and "content" not in payload:
+            raise ServerError(
+                f"{host} reported an error: {describe_error_body(raw, status)}", status=status
+            )
+
+    async def _infill_stream(
+        self, req: FimRequest, *, rejection: MistralError | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Stream from ``/infill``; with ``rejection``, this is the first try of the route."""
+        endpoint = self._endpoint
+        body = infill_body(req, stream=True)
+        try:
+            async with self._stream(INFILL_PATH, body, req.model, "text/event-stream") as response:
+                if rejection is not None:
+                    self._routes[endpoint] = _INFILL
+                    rejection = None
+                host, status = self._host_of(response), response.status_code
+                lines = ResponseLines(response)
+                async with aclosing(sse_data(lines)) as events:
+                    async for data in events:
+                        if data.strip() == "[DONE]":
+                            lines.finish()
+                            continue
+                        try:
+                            event = json.loads(data)
+                        except ValueError as exc:
+                            shown = " ".join(data.split())[:80]
+                            raise ProtocolError(
+                                f"{host} sent a malformed stream event: {shown!r}", status=status
+                            ) from exc
+                        if not isinstance(event, dict):
+                            raise ProtocolError(
+                                f"{host} sent an unexpected stream event.", status=status
+                            )
+                        self._check_infill_error(event, data, host, status)
+                        piece = event.get("content")
+                        if isinstance(piece, str) and piece:
+                            yield piece
+                        if event.get("stop") is True:
+                            lines.finish()
+        except MistralError as error:
+            if rejection is None:
+                self._forget_infill(error, endpoint)
+                raise
+            raise self._probe_failed(error, rejection, req, endpoint) from rejection

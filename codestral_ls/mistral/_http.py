@@ -1,0 +1,463 @@
+"""HTTP plumbing shared by every completion backend (Mistral, Ollama, OpenAI-compatible).
+
+* :func:`make_http_client` - the one definition of the pooled ``httpx.AsyncClient`` settings;
+  several backends may share one client (one connection pool).
+* :class:`HttpBackend` - endpoint/key/timeout handling, ``configure()``, the ``_guard`` that
+  maps httpx failures to :class:`~codestral_ls.mistral.errors.MistralError` and scrubs the key
+  out of every message, JSON requests, streamed requests and ``warm_up()``.
+* :class:`ResponseLines` and :func:`sse_data` - line and server-sent-event iteration over a
+  streamed body, draining the rest of the body once the caller has seen the end marker so the
+  connection goes back to the pool.
+
+This module lives in ``codestral_ls.mistral`` (not ``codestral_ls.backends``) so that the
+Mistral client can use it without importing the backends package, which imports the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import aclosing, asynccontextmanager, contextmanager
+from http import HTTPStatus
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from codestral_ls import __version__
+
+from .errors import (
+    AuthenticationError,
+    MistralError,
+    NetworkError,
+    ProtocolError,
+    UpstreamTimeout,
+    describe_error_body,
+    endpoint_host,
+    error_from_response,
+    redact_bearer,
+)
+
+__all__ = [
+    "USER_AGENT",
+    "HttpBackend",
+    "ResponseLines",
+    "clean_key",
+    "content_text",
+    "first_choice",
+    "is_error_payload",
+    "make_http_client",
+    "normalize_base_url",
+    "sse_data",
+]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"codestral-ls/{__version__}"
+
+_REDACTED = "[redacted]"
+
+_B = TypeVar("_B", bound="HttpBackend")
+
+
+def make_http_client(
+    *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The pooled HTTP client every backend uses: HTTP/2 when the server offers it, idle
+    connections kept for 5 minutes (a completion after a pause skips the TLS handshake),
+    certificates verified, redirects not followed (they would resend the key elsewhere)."""
+    return httpx.AsyncClient(
+        http2=True,
+        limits=httpx.Limits(max_keepalive_connections=4, max_connections=8, keepalive_expiry=300),
+        headers={"User-Agent": USER_AGENT},
+        verify=True,
+        timeout=httpx.Timeout(float(timeout)),
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+def normalize_base_url(
+    endpoint: str,
+    *,
+    default_scheme: str = "https",
+    strip_suffixes: tuple[str, ...] = ("/v1",),
+    what: str = "endpoint URL",
+) -> str:
+    """Strip whitespace and trailing slashes, add ``default_scheme://`` when no scheme is
+    given and drop one trailing API prefix (``/v1``…: the request paths already carry it)."""
+    value = endpoint.strip()
+    if not value:
+        raise ValueError(f"the {what} must not be empty")
+    if "://" not in value:
+        value = f"{default_scheme}://{value}"
+    value = value.rstrip("/")
+    for suffix in strip_suffixes:
+        if value.endswith(suffix):
+            value = value[: -len(suffix)].rstrip("/")
+            break
+    return value
+
+
+def clean_key(api_key: str | None) -> str | None:
+    """Strip whitespace (keys pasted with a newline are common); empty means no key."""
+    if api_key is None:
+        return None
+    return api_key.strip() or None
+
+
+def content_text(content: Any) -> str:
+    """Text of a message/delta ``content``: a string, or a list of content chunks."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts: list[str] = []
+        for chunk in content:
+            if isinstance(chunk, str):
+                parts.append(chunk)
+            elif isinstance(chunk, dict) and chunk.get("type", "text") == "text":
+                text = chunk.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+        return "".join(parts)
+    return ""
+
+
+def first_choice(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """``payload["choices"][0]`` when it is an object."""
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return None
+
+
+def is_error_payload(payload: dict[str, Any]) -> bool:
+    """An error object where a completion was expected (Mistral/vLLM or OpenAI shape)."""
+    return payload.get("object") == "error" or ("choices" not in payload and "error" in payload)
+
+
+def status_line(status: int) -> str:
+    """``"HTTP 404 Not Found"``."""
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+# --------------------------------------------------------------------------------------------
+# Streamed bodies
+
+
+class ResponseLines:
+    """The lines of a streamed response body.
+
+    Call :meth:`finish` once the stream's end marker arrived: the remaining lines are then
+    read but not yielded, so the body is consumed to its end and the connection is reused; a
+    network error during that drain is ignored (everything was delivered already).
+    """
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.finished = False
+
+    def finish(self) -> None:
+        self.finished = True
+
+    async def lines(self) -> AsyncGenerator[str, None]:
+        try:
+            async for line in self._response.aiter_lines():
+                if self.finished:
+                    continue
+                yield line
+        except httpx.TransportError:
+            if self.finished:
+                return
+            raise
+
+
+async def sse_data(lines: ResponseLines) -> AsyncGenerator[str, None]:
+    """The ``data`` of each server-sent event (multi-line data joined with ``\\n``).
+
+    Comments, ``event:``/``id:``/``retry:`` and unknown fields are skipped; CRLF is fine.  The
+    caller recognises its end marker (``[DONE]``, ``"stop": true``…) and calls
+    ``lines.finish()``.  An event left without its blank line at the end of the body is
+    delivered too.
+    """
+    data_lines: list[str] = []
+    async with aclosing(lines.lines()) as source:
+        async for line in source:
+            if not line:
+                if data_lines:
+                    data = "\n".join(data_lines)
+                    data_lines = []
+                    yield data
+                continue
+            if line.startswith(":"):
+                continue  # comment / keep-alive
+            field, _, value = line.partition(":")
+            if field == "data":
+                data_lines.append(value[1:] if value.startswith(" ") else value)
+    if data_lines and not lines.finished:
+        yield "\n".join(data_lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Base class
+
+
+class HttpBackend:
+    """Endpoint, key, timeout and the pooled HTTP client of one backend.
+
+    ``http``: an existing client to use (shared with other backends); it is then *not* closed
+    by :meth:`aclose` - its owner closes it.  Without it a private client is made with
+    :func:`make_http_client` (``transport`` is for tests).
+    """
+
+    #: "mistral" | "ollama" | "openai"; also selects the wording of some messages.
+    kind: str = "mistral"
+    #: Whether the backend is useless without an API key.
+    requires_key: bool = True
+    #: Path fetched (without the key) by :meth:`warm_up`.
+    warm_up_path: ClassVar[str] = "/"
+
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: str | None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        if http is not None and transport is not None:
+            raise ValueError("pass either an HTTP client or a transport, not both")
+        self._endpoint = self._normalize(endpoint)
+        self._api_key: str | None = clean_key(api_key)
+        self._timeout = float(timeout)
+        self._owns_http = http is None
+        self._http = (
+            http
+            if http is not None
+            else make_http_client(timeout=self._timeout, transport=transport)
+        )
+
+    @classmethod
+    def _normalize(cls, endpoint: str) -> str:
+        return normalize_base_url(endpoint)
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self._api_key)
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client in use (possibly shared)."""
+        return self._http
+
+    def configure(
+        self,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Change endpoint, key and/or timeout; ``None`` leaves a value as it is.
+
+        Pass ``api_key=""`` to remove the key; surrounding whitespace is stripped.  The
+        pooled HTTP client (and its open connections) is kept.
+        """
+        if endpoint is not None:
+            self._endpoint = self._normalize(endpoint)
+        if api_key is not None:
+            self._api_key = clean_key(api_key)
+        if timeout is not None:
+            self._timeout = float(timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self._endpoint!r}, has_key={self.has_key})"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this backend made it; a shared client stays open."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self: _B) -> _B:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def warm_up(self) -> None:
+        """Open (and TLS-negotiate) a pooled connection before the first real request.
+
+        Sends an unauthenticated ``GET`` for :attr:`warm_up_path`; every failure is ignored
+        except cancellation.
+        """
+        url = self._endpoint + self.warm_up_path
+        try:
+            response = await self._http.get(url, timeout=self._timeout)
+            log.debug("warm-up %s -> HTTP %s", endpoint_host(self._endpoint), response.status_code)
+        except Exception as exc:  # CancelledError is a BaseException: it propagates
+            log.debug("warm-up of %s failed: %s", endpoint_host(self._endpoint), type(exc).__name__)
+
+    # ------------------------------------------------------------------ errors
+
+    def _headers(self, api_key: str | None, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
+
+    @contextmanager
+    def _guard(self, endpoint: str, api_key: str | None) -> Iterator[None]:
+        """Map httpx failures to MistralError and scrub the key out of every message."""
+        host = endpoint_host(endpoint)
+        try:
+            try:
+                yield
+            except httpx.TimeoutException as exc:
+                raise UpstreamTimeout(self._timeout_message(exc, host)) from exc
+            except httpx.UnsupportedProtocol as exc:
+                raise NetworkError(
+                    f"The endpoint {endpoint!r} is not an http:// or https:// URL."
+                ) from exc
+            except httpx.LocalProtocolError as exc:
+                # h11/h2 refused to send what we built (e.g. a control character in the key).
+                raise NetworkError(
+                    f"Could not send the request to {host}: invalid request headers "
+                    "(check the API key for stray characters)."
+                ) from exc
+            except httpx.TransportError as exc:
+                raise NetworkError(self._network_message(exc, host)) from exc
+            except httpx.InvalidURL as exc:
+                raise NetworkError(f"The endpoint {endpoint!r} is not a valid URL.") from exc
+            except httpx.DecodingError as exc:
+                raise ProtocolError(f"{host} sent a response that could not be decoded.") from exc
+        except MistralError as err:
+            message = redact_bearer(err.message)
+            for secret in {api_key, self._api_key}:
+                if secret:
+                    message = message.replace(secret, _REDACTED)
+            if message != err.message:
+                err._set_message(message)
+            raise
+
+    def _timeout_message(self, exc: httpx.TimeoutException, host: str) -> str:
+        seconds = f"{self._timeout:g} s"
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"Timed out after {seconds} connecting to {host}."
+        if isinstance(exc, httpx.PoolTimeout):
+            return f"Timed out after {seconds} waiting for a free connection to {host}."
+        if isinstance(exc, httpx.WriteTimeout):
+            return f"Timed out after {seconds} sending the request to {host}."
+        return f"{host} did not answer within {seconds}."
+
+    @staticmethod
+    def _network_message(exc: httpx.TransportError, host: str) -> str:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, httpx.ConnectError):
+            return f"Could not connect to {host}: {reason}."
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return f"The connection to {host} broke: {reason}"
+        return f"Network error talking to {host}: {reason}"
+
+    def _error(
+        self, response: httpx.Response, endpoint: str, model: str | None, key_sent: bool
+    ) -> MistralError:
+        """The typed error for a non-2xx response (see ``error_from_response``)."""
+        error = error_from_response(
+            response.status_code,
+            response.headers,
+            response.content,
+            endpoint=endpoint,
+            model=model,
+            key_sent=key_sent,
+        )
+        if isinstance(error, AuthenticationError) and self.kind != "mistral":
+            # The generic wording talks about Mistral's two key kinds; say something that
+            # fits a self-hosted server (usually a proxy in front of it wants the key).
+            host = endpoint_host(endpoint)
+            detail = describe_error_body(response.content, response.status_code)
+            status = status_line(response.status_code)
+            if key_sent:
+                message = f"{host} rejected the API key ({status}: {detail})."
+            else:
+                message = (
+                    f"{host} requires an API key ({status}: {detail}); set the key the "
+                    "server (or the proxy in front of it) expects."
+                )
+            error = AuthenticationError(message, status=response.status_code)
+        return error
+
+    @staticmethod
+    def _host_of(response: httpx.Response) -> str:
+        """The host a response came from, as messages show it."""
+        return endpoint_host(str(response.request.url))
+
+    @staticmethod
+    def _parse_json(response: httpx.Response, host: str) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            snippet = describe_error_body(response.content, response.status_code)
+            raise ProtocolError(
+                f"{host} sent a response that is not valid JSON (HTTP {response.status_code}): "
+                f"{snippet}",
+                status=response.status_code,
+            ) from exc
+
+    # ------------------------------------------------------------------ requests
+
+    async def _request_json(
+        self, method: str, path: str, body: dict[str, Any] | None, model: str | None
+    ) -> tuple[Any, str, int]:
+        """Send one request; answer (parsed JSON body, host for messages, status)."""
+        endpoint, api_key = self._endpoint, self._api_key
+        host = endpoint_host(endpoint)
+        with self._guard(endpoint, api_key):
+            response = await self._http.request(
+                method,
+                endpoint + path,
+                json=body,
+                headers=self._headers(api_key, "application/json"),
+                timeout=self._timeout,
+            )
+            if not response.is_success:
+                raise self._error(response, endpoint, model, bool(api_key))
+            return self._parse_json(response, host), host, response.status_code
+
+    @asynccontextmanager
+    async def _stream(
+        self, path: str, body: dict[str, Any], model: str | None, accept: str
+    ) -> AsyncIterator[httpx.Response]:
+        """POST ``body`` and hold the streamed response open for the ``async with`` block.
+
+        A non-2xx answer is read and raised as a typed error before the block runs; failures
+        inside the block (timeouts, broken connections) are mapped too.  Leaving the block
+        early - ``aclose()`` of the caller's generator, cancellation - closes the response,
+        so the server sees the disconnect and stops generating.
+        """
+        endpoint, api_key = self._endpoint, self._api_key
+        with self._guard(endpoint, api_key):
+            async with self._http.stream(
+                "POST",
+                endpoint + path,
+                json=body,
+                headers=self._headers(api_key, accept),
+                timeout=self._timeout,
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise self._error(response, endpoint, model, bool(api_key))
+                yield response
