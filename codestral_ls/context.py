@@ -16,6 +16,29 @@ from .settings import Settings
 
 #: Most tokens asked for when the completion should stay on the cursor's line.
 SINGLE_LINE_MAX_TOKENS = 64
+#: Characters per token assumed when fitting the prompt into a model's context (code runs at
+#: about 3 to 4; the lower figure keeps a safety margin).
+CHARS_PER_TOKEN = 3.0
+#: Tokens kept free for the model's own framing of a FIM prompt.
+CONTEXT_RESERVE_TOKENS = 64
+
+
+def prompt_budget(settings: Settings, context_length: int | None) -> tuple[int, int]:
+    """Prefix and suffix budgets in characters: the settings, shrunk to fit the model.
+
+    With the model's context length known, prompt plus suffix must leave room for ``maxTokens``;
+    the settings are upper bounds and their ratio is kept.
+    """
+    prefix, suffix = settings.prefixChars, settings.suffixChars
+    if not context_length:
+        return prefix, suffix
+    room = max(0, context_length - settings.maxTokens - CONTEXT_RESERVE_TOKENS)
+    fits = int(room * CHARS_PER_TOKEN)
+    total = prefix + suffix
+    if total <= fits:
+        return prefix, suffix
+    scaled_prefix = fits * prefix // total if total else 0
+    return scaled_prefix, fits - scaled_prefix
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from lsprotocol import types
 
 from .backends import FimBackend
 from .breaker import Breaker, retry_delay
-from .context import FimContext, build_fim_request, extract_context
+from .context import FimContext, build_fim_request, extract_context, prompt_budget
 from .documents import Cursor, Document, line_content
 from .mistral import (
     AuthenticationError,
@@ -66,6 +66,9 @@ TYPING_GAP_CEILING = 1.0
 ORPHAN_GRACE = 0.1
 #: Texts longer than this are keyed by length and hash instead of kept in the cache.
 INLINE_KEY_LIMIT = 16_384
+#: Documents larger than this (characters) are not completed: the prompt window is a sliver
+#: of them and every keystroke would still cost their sync.
+MAX_DOCUMENT_CHARS = 20_000_000
 #: Cache entries scanned per document for typing through.
 RECENT_PER_DOCUMENT = 16
 
@@ -225,6 +228,8 @@ class CompletionEngine:
         #: Recent entries per document, for typing through (membership in the cache says
         #: whether one is still valid, without disturbing the cache's LRU order).
         self._recent: dict[str, deque[Entry]] = {}
+        #: The context length of a model, when the catalog knows it (for the prompt budget).
+        self.context_length: Callable[[str], int | None] = lambda model: None
         #: Told about every state change (see docs/protocol.md, ``codestral/status``).
         self.on_state: StateListener = lambda state, message, extra: None
 
@@ -248,12 +253,16 @@ class CompletionEngine:
         self.connection = connection
         self.client.configure(
             endpoint=connection.endpoint,
-            api_key=connection.api_key,
+            api_key=connection.api_key or "",
             timeout=settings.request_timeout,
         )
         if changed:
             self.breaker.success()
             self.notifier.resolve()
+            if self.client.requires_key and not connection.api_key:
+                self._state("unauthorized", "No API key")
+            else:
+                self._state("ready", f"Codestral ready ({settings.model})")
         if connection.api_key:
             self.notifier.resolve("no-key")
 
@@ -264,7 +273,7 @@ class CompletionEngine:
         self.client = client
         self.client.configure(
             endpoint=self.connection.endpoint,
-            api_key=self.connection.api_key,
+            api_key=self.connection.api_key or "",
             timeout=self.settings.request_timeout,
         )
         self.breaker.success()
@@ -279,11 +288,17 @@ class CompletionEngine:
         """Seconds left before completions resume after a 429 or a rejection (0 if running)."""
         return self.breaker.retry_in
 
+    def close(self) -> None:
+        """Stop every request under way (shutdown)."""
+        for uri, flight in list(self._flights.items()):
+            self._cancel(uri, flight)
+
     def forget(self, uri: str) -> None:
         """Drop per-document state when a document closes (and stop its request)."""
         self._latest.pop(uri, None)
         self._recent.pop(uri, None)
         self._rhythm.pop(uri, None)
+        self.notifier.resolve(f"unsuitable:{uri}")
         waiting = self._debouncing.pop(uri, None)
         if waiting is not None and not waiting.done():
             waiting.set_result(None)
@@ -313,6 +328,20 @@ class CompletionEngine:
             self._state(
                 "disabled", f"Completions are off for {document.language_id or 'this file'}"
             )
+            return None
+        if document.binary or document.size > MAX_DOCUMENT_CHARS:
+            what = (
+                "looks binary (it has NUL bytes)"
+                if document.binary
+                else (f"is larger than {MAX_DOCUMENT_CHARS // 1_000_000} million characters")
+            )
+            name = document.uri.rsplit("/", 1)[-1]
+            self.notifier.once(
+                f"unsuitable:{document.uri}",
+                f"codestral-ls: {name} {what}; no completions in it.",
+                types.MessageType.Info,
+            )
+            self._state("excluded", f"{name} {what}")
             return None
         if is_excluded(document.uri, settings.exclude):
             self._state("excluded", "This file is never sent to the model")
@@ -366,7 +395,8 @@ class CompletionEngine:
         if not self.breaker.allow():
             return None
 
-        context = extract_context(document, cursor, settings.prefixChars, settings.suffixChars)
+        prefix_chars, suffix_chars = prompt_budget(settings, self.context_length(settings.model))
+        context = extract_context(document, cursor, prefix_chars, suffix_chars)
         flight = self._start(uri, view, context, settings)
         return await self._join(uri, flight, "", view)
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 from lsprotocol import types
+from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
+from .backends import FimBackend, create_backend, detect_backend, make_http_client
+from .catalog import CatalogService, source_key
 from .documents import DocumentStore
-from .logs import add_secret
 from .engine import CompletionEngine
+from .logs import add_secret
 from .mistral import MistralClient
 from .notify import Notifier
 from .settings import (
@@ -26,6 +30,8 @@ from .settings import (
     parse_settings,
     resolve_connection,
 )
+from .status import NOTIFICATION as STATUS_NOTIFICATION
+from .status import StatusReporter
 
 #: Which setting holds the model of each kind.
 MODEL_SETTING = {"completion": "model", "chat": "chatModel"}
@@ -39,6 +45,10 @@ class Feature(Protocol):
     def register(self, ls: CodestralLanguageServer) -> None: ...
 
 
+class AnsweredError(Exception):
+    """A message that could not be read and was already answered with a JSON-RPC error."""
+
+
 class CodestralProtocol(LanguageServerProtocol):
     """pygls' protocol with document sync going to the server's own line-based store.
 
@@ -48,23 +58,50 @@ class CodestralProtocol(LanguageServerProtocol):
 
     _server: CodestralLanguageServer
 
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """Read a message; a request whose params are invalid gets the protocol's error.
+
+        pygls logs such a request and drops it, which leaves the client waiting forever.
+        """
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if "id" in data and "method" in data:
+                reason = error.__cause__ or error
+                message = f"Invalid params for {data.get('method')}: {reason}".splitlines()[0]
+                self._send_response(
+                    data["id"], error=JsonRpcInvalidParams(message=message).to_response_error()
+                )
+                raise AnsweredError(message) from error
+            raise
+
+    # Plain methods, not generators like pygls' own: pygls keeps a future for every generator
+    # or async notification handler and never drops it, one per keystroke for didChange.
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         self._server.documents.open(params.text_document)
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
+        self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         self._server.documents.change(params)
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
+        self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self._server.documents.close(params.text_document.uri)
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
+        self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    def _user_handler(self, method: str, params: Any) -> None:
+        """Run a feature's handler for a notification pygls routes to us first."""
+        handler = self.fm.features.get(method)
+        if handler is None:
+            return
+        if asyncio.iscoroutinefunction(handler):
+            self._server.background(handler(params))
+        else:
+            handler(params)
 
 
 class CodestralLanguageServer(LanguageServer):
@@ -87,11 +124,30 @@ class CodestralLanguageServer(LanguageServer):
         self.notifier = Notifier(self._show_message)
         self.settings = Settings()
         connection = resolve_connection(self.settings, self.environment)
+        #: The one HTTP client (connection pool) every request of this server goes through.
+        self.http = make_http_client()
+        #: Chat (code actions) and, on Mistral endpoints, completions and the model list.
         self.mistral = MistralClient(
-            connection.endpoint, connection.api_key, timeout=self.settings.request_timeout
+            connection.endpoint,
+            connection.api_key,
+            timeout=self.settings.request_timeout,
+            http=self.http,
         )
-        self.engine = CompletionEngine(self.mistral, self.notifier)
+        #: Where completions go: ``mistral`` itself, or a self-hosted backend.
+        self.backend: FimBackend = self.mistral
+        self.engine = CompletionEngine(self.backend, self.notifier)
         self.engine.configure(self.settings, connection)
+        #: The models the endpoint offers (codestral.listModels, prompt budgets).
+        self.catalog: CatalogService = CatalogService(
+            lambda: self.backend.list_models(),
+            lambda: source_key(self.engine.connection.endpoint, self.engine.connection.api_key),
+        )
+        self.engine.context_length = self.catalog.context_length
+        #: Sends ``codestral/status`` when the state or the model changes.
+        self.status: StatusReporter = StatusReporter(
+            lambda payload: self.protocol.notify(STATUS_NOTIFICATION, payload),
+            lambda: self.settings.model,
+        )
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -143,9 +199,31 @@ class CodestralLanguageServer(LanguageServer):
         connection = resolve_connection(settings, self.environment)
         add_secret(connection.api_key)
         self.settings = settings
+        self.mistral.configure(
+            endpoint=connection.endpoint,
+            api_key=connection.api_key or "",
+            timeout=settings.request_timeout,
+        )
+        kind = settings.backend
+        if kind == "auto":
+            kind = detect_backend(connection.endpoint)
+        if kind != self.backend.kind:
+            self.backend = (
+                self.mistral
+                if kind == "mistral"
+                else create_backend(
+                    kind,
+                    endpoint=connection.endpoint,
+                    api_key=connection.api_key,
+                    timeout=settings.request_timeout,
+                    http=self.http,
+                )
+            )
+            self.engine.use_backend(self.backend)
         self.engine.configure(settings, connection)
         logger.info(
-            "settings: endpoint=%s model=%s key=%s",
+            "settings: backend=%s endpoint=%s model=%s key=%s",
+            self.backend.kind,
             connection.endpoint,
             settings.model,
             connection.key_source or "none",
@@ -178,12 +256,24 @@ class CodestralLanguageServer(LanguageServer):
         except asyncio.TimeoutError:
             logger.warning("configuration pull took over %.0f s; using current settings", timeout)
 
+    async def close(self) -> None:
+        """Stop background work and close the HTTP client (on shutdown)."""
+        for task in list(self._background):
+            task.cancel()
+        self.engine.close()
+        await self.http.aclose()
+
     def background(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coroutine`` as a task the server keeps a reference to until it ends."""
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
         return task
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and isinstance(error := task.exception(), Exception):
+            self.report_server_error(error, None)
 
     # --- messages ------------------------------------------------------------------------
 
@@ -191,7 +281,16 @@ class CodestralLanguageServer(LanguageServer):
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Log internal errors, and tell the user once per kind instead of on every message."""
+        """Log internal errors, and tell the user once per kind instead of on every message.
+
+        A failed request already carries its error in the response, and unreadable client
+        messages are the client's bug: both are logged only.
+        """
+        if source is FeatureRequestError or isinstance(
+            error, (AnsweredError, json.JSONDecodeError, JsonRpcException)
+        ):
+            logger.info("request failed (%s): %s", type(error).__name__, error)
+            return
         logger.error("internal error (%s): %s", getattr(source, "__name__", source), error)
         self.notifier.once(
             f"internal:{type(error).__name__}",

@@ -70,3 +70,15 @@ def test_request_for_single_and_multi_line() -> None:
         "temperature": 0.2,
         "stop": ["#end"],
     }
+
+
+def test_prompt_budget_fits_the_model() -> None:
+    from codestral_ls.context import prompt_budget
+
+    settings = Settings(prefixChars=9000, suffixChars=3000, maxTokens=256)
+    assert prompt_budget(settings, None) == (9000, 3000)
+    assert prompt_budget(settings, 256_000) == (9000, 3000)  # settings are the upper bound
+    prefix, suffix = prompt_budget(settings, 2048)
+    assert prefix + suffix == int((2048 - 256 - 64) * 3.0)
+    assert prefix == 3 * suffix  # the ratio is kept
+    assert prompt_budget(settings, 100) == (0, 0)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import completion, lifecycle
+from . import code_actions, completion, lifecycle, models
 
-ALL_FEATURES = (lifecycle, completion)
+ALL_FEATURES = (lifecycle, completion, models, code_actions)
 
 __all__ = ["ALL_FEATURES"]

@@ -32,10 +32,9 @@ def register(ls: CodestralLanguageServer) -> None:
 
     @ls.feature(types.INITIALIZED)
     async def on_initialized(ls: CodestralLanguageServer, params: types.InitializedParams) -> None:
+        # The model list is fetched right after this (features/models.py); that request also
+        # opens the connection, so the first completion does not pay the handshake.
         await pull_configuration(ls)
-        if ls.engine.connection.api_key:
-            # Open the connection now, so the first completion does not pay the handshake.
-            ls.background(ls.mistral.warm_up())
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def on_did_change_configuration(
@@ -53,7 +52,7 @@ def register(ls: CodestralLanguageServer) -> None:
 
     @ls.feature(types.SHUTDOWN)
     async def on_shutdown(ls: CodestralLanguageServer, params: Any) -> None:
-        await ls.mistral.aclose()
+        await ls.close()
 
 
 def supports_configuration(ls: CodestralLanguageServer) -> bool:

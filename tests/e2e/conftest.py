@@ -227,7 +227,9 @@ Starter = Callable[..., Awaitable[Session]]
 
 
 @pytest_asyncio.fixture(params=CLIENTS)
-async def start(request: pytest.FixtureRequest, fake: FakeMistral) -> AsyncIterator[Starter]:
+async def start(
+    request: pytest.FixtureRequest, fake: FakeMistral, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Starter]:
     """Start a server for this test's client: ``await start(init_options, env=..., config=...)``."""
     name: str = request.param
     clients: list[LanguageClient] = []
@@ -243,7 +245,11 @@ async def start(request: pytest.FixtureRequest, fake: FakeMistral) -> AsyncItera
         options = {"debounceMs": 0, **(initialization_options or {})}
         config = ClientServerConfig(
             server_command=[sys.executable, "-m", "codestral_ls", *(args or [])],
-            server_env=server_env(fake, **(env or {})),
+            server_env=server_env(
+                fake,
+                # a state file of its own, so a developer's model choice never leaks in
+                **{"CODESTRAL_LS_STATE_DIR": str(tmp_path_factory.mktemp("state")), **(env or {})},
+            ),
         )
         client = await config.start()
         assert isinstance(client, LanguageClient)
