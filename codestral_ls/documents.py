@@ -101,7 +101,17 @@ def _units_utf8(text: str) -> int:
 class Document:
     """One open text document."""
 
-    __slots__ = ("_above", "_below", "_lines", "encoding", "language_id", "uri", "version")
+    __slots__ = (
+        "_above",
+        "_below",
+        "_lines",
+        "binary",
+        "encoding",
+        "language_id",
+        "size",
+        "uri",
+        "version",
+    )
 
     def __init__(
         self,
@@ -117,6 +127,10 @@ class Document:
         self.language_id = language_id
         self.encoding = encoding
         self._lines = split_lines(text)
+        #: Characters in the document, kept up to date by every edit.
+        self.size = len(text)
+        #: Whether a NUL character was ever seen: the file is probably not text.
+        self.binary = "\x00" in text
         # Joined text above / below one line, kept while edits leave those lines alone, so
         # that keys on the full text cost nothing per keystroke on the cursor's line.
         self._above: tuple[int, str] | None = None
@@ -216,6 +230,8 @@ class Document:
     def replace_all(self, text: str, version: int | None = None) -> None:
         """Replace the whole text (a full-sync change)."""
         self._lines = split_lines(text)
+        self.size = len(text)
+        self.binary = "\x00" in text
         self._above = self._below = None
         self.version = version
 
@@ -237,12 +253,15 @@ class Document:
         if joined.endswith("\r") and last + 1 < len(lines) and lines[last + 1].startswith("\n"):
             last += 1
             joined += lines[last]
+        removed = sum(map(len, lines[first : last + 1]))
         replacement = split_lines(joined)
         if last + 1 < len(lines) and replacement[-1] == "":
             # split_lines adds an empty last line when the text ends with a break; that empty
             # line is really the start of the line that follows the edited range.
             replacement.pop()
         lines[first : last + 1] = replacement
+        self.size += sum(map(len, replacement)) - removed
+        self.binary = self.binary or "\x00" in text
         self._keep_joined(first, last, len(replacement) - (last - first + 1))
         if version is not None:
             self.version = version

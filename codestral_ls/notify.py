@@ -11,6 +11,9 @@ logger = logging.getLogger(__name__)
 
 Show = Callable[[types.MessageType, str], None]
 
+#: Keys of problems with the upstream: a successful request ends all of them.
+UPSTREAM_KEYS = ("auth", "rate-limit", "upstream", "bad-request", "model:")
+
 
 class Notifier:
     """Sends each distinct problem to the user once, until the problem is over.
@@ -47,7 +50,7 @@ class Notifier:
     def resolve(self, *keys: str) -> None:
         """End the episodes of ``keys`` (all upstream episodes when none is given)."""
         if not keys:
-            for key in [k for k in self._active if not k.startswith("settings:")]:
+            for key in [k for k in self._active if k.startswith(UPSTREAM_KEYS)]:
                 del self._active[key]
             return
         for key in keys:
