@@ -51,29 +51,33 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 
 REDACTED = "[REDACTED]"
 
-_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # PEM private keys, whole blocks.
-    re.compile(
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY"
-        r"(?: BLOCK)?-----",
-        re.DOTALL,
-    ),
-    # Cloud and service tokens with recognisable shapes.
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),  # GitHub tokens
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),  # Slack
-    re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b"),  # OpenAI / Anthropic style
-    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google API keys
-    re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"),  # GitLab
-    re.compile(r"\b(?:sk|rk)_live_[A-Za-z0-9]{20,}\b"),  # Stripe
-    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b"),  # JWTs
+#: PEM private keys, whole blocks.
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY"
+    r"(?: BLOCK)?-----",
+    re.DOTALL,
+)
+#: Cloud and service tokens with recognisable shapes, in one pass.
+_TOKENS = re.compile(
+    r"\b(?:"
+    r"(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key ids
+    r"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub tokens
+    r"|github_pat_[A-Za-z0-9_]{40,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI / Anthropic style
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API keys
+    r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
+    r"|(?:sk|rk)_live_[A-Za-z0-9]{20,}"  # Stripe
+    r"|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JWTs
+    r")\b"
 )
 
 #: ``password = "..."``, ``"apiKey": "..."``, ``SECRET_TOKEN='...'``: the quoted value goes.
+#: The match starts at the keyword (what precedes it in the name needs no matching), which keeps
+#: the scan linear.
 _ASSIGNMENT = re.compile(
-    r"""(?P<name>[A-Za-z0-9_.-]*(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|"""
-    r"""access[_-]?key|private[_-]?key|client[_-]?secret|auth)[A-Za-z0-9_.-]*["']?)"""
+    r"""(?P<name>(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"""
+    r"""private[_-]?key|auth)[A-Za-z0-9_.-]*["']?)"""
     r"""(?P<sep>\s*(?::=|=>|[:=])\s*)"""
     r"""(?P<quote>["'`])(?P<value>[^"'`\n]{4,})(?P=quote)""",
     re.IGNORECASE,
@@ -85,13 +89,25 @@ _URL_CREDENTIALS = re.compile(
 
 
 def redact(text: str) -> str:
-    """``text`` with obvious secrets replaced by ``[REDACTED]``."""
+    """``text`` with obvious secrets replaced by ``[REDACTED]``.
+
+    Line by line through a cache: between two keystrokes almost every line of a prompt is
+    unchanged, so only the edited one is scanned again.
+    """
     if not text:
         return text
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    text = _ASSIGNMENT.sub(_redact_assignment, text)
-    return _URL_CREDENTIALS.sub(lambda m: m.group("head") + REDACTED, text)
+    if "PRIVATE KEY" in text:
+        text = _PRIVATE_KEY.sub(REDACTED, text)
+    return "".join(map(_redact_line, text.splitlines(keepends=True)))
+
+
+@lru_cache(maxsize=16_384)
+def _redact_line(line: str) -> str:
+    line = _TOKENS.sub(REDACTED, line)
+    line = _ASSIGNMENT.sub(_redact_assignment, line)
+    if "://" in line:
+        line = _URL_CREDENTIALS.sub(lambda m: m.group("head") + REDACTED, line)
+    return line
 
 
 def _redact_assignment(match: re.Match[str]) -> str:
