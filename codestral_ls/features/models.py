@@ -325,8 +325,11 @@ def register(ls: CodestralLanguageServer) -> None:
 
 
 def command_options(command: str, args: tuple[Any, ...]) -> dict[str, Any]:
-    """The one JSON object argument of a command (``{}`` when there is none)."""
-    if not args or args[0] is None:
+    """The one JSON object argument of a command (``{}`` when there is none).
+
+    An empty list counts as none: Lua clients encode an empty table ``{}`` as ``[]``.
+    """
+    if not args or args[0] is None or args[0] == []:
         return {}
     if len(args) > 1 or not isinstance(args[0], dict):
         raise JsonRpcInvalidParams(f"{command} takes one JSON object as its argument.")
