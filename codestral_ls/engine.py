@@ -64,6 +64,9 @@ TYPING_GAP_CEILING = 1.0
 #: Seconds a stream whose requests were all cancelled stays open, in case the next keystroke
 #: (VS Code cancels, then asks again) continues exactly what it is streaming.
 ORPHAN_GRACE = 0.1
+#: Seconds a request runs before the state becomes ``working``: a spinner for the waits a person
+#: notices, not a flicker on every keystroke (and two fewer messages on the fast path).
+WORKING_DELAY = 0.25
 #: Texts longer than this are keyed by length and hash instead of kept in the cache.
 INLINE_KEY_LIMIT = 16_384
 #: Documents larger than this (characters) are not completed: the prompt window is a sliver
@@ -488,7 +491,9 @@ class CompletionEngine:
         """Stream the completion for ``flight`` and settle its future (never raises, but for
         cancellation)."""
         self.stats.requests += 1
-        self._state("working", f"Asking {settings.model}")
+        working = asyncio.get_running_loop().call_later(
+            WORKING_DELAY, self._state, "working", f"Asking {settings.model}"
+        )
         text: str | None = None
         try:
             try:
@@ -518,6 +523,7 @@ class CompletionEngine:
             self._idle(settings)
             raise
         finally:
+            working.cancel()
             self._settle(uri, flight)
             if not flight.future.done():
                 flight.future.set_result(text)

@@ -7,11 +7,15 @@ import dataclasses
 import json
 import logging
 import os
+import stat
+import sys
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -43,6 +47,14 @@ class Feature(Protocol):
     """A feature module: registers its handlers on the server."""
 
     def register(self, ls: CodestralLanguageServer) -> None: ...
+
+
+#: Largest LSP message read from stdin (a whole file arrives in one didOpen).
+MAX_MESSAGE_BYTES = 1 << 30
+
+
+class _NotAPipe(Exception):
+    """stdin cannot be read through an asyncio pipe transport."""
 
 
 class AnsweredError(Exception):
@@ -169,6 +181,61 @@ class CodestralLanguageServer(LanguageServer):
         for feature in features:
             feature.register(self)
 
+    # --- transport -----------------------------------------------------------------------
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve LSP over stdio, reading stdin through asyncio.
+
+        pygls' own reader hands every header line and body to a thread pool (four thread
+        round trips per message); an asyncio pipe reader costs a fraction of that per keystroke.
+        Where stdin is not a pipe (a regular file, some Windows set-ups), pygls' reader is used.
+        """
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        source = stdin or sys.stdin.buffer
+        try:
+            asyncio.run(self._serve_pipe(source))
+        except _NotAPipe:
+            asyncio.run(
+                run_async(
+                    stop_event=self._stop_event,
+                    reader=StdinAsyncReader(source, self.thread_pool),
+                    protocol=self.protocol,
+                    logger=logger,
+                    error_handler=self.report_server_error,
+                )
+            )
+        except BrokenPipeError:
+            logger.error("the connection to the client is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    async def _serve_pipe(self, source: BinaryIO) -> None:
+        try:
+            mode = os.fstat(source.fileno()).st_mode
+        except (OSError, ValueError, AttributeError) as error:
+            raise _NotAPipe from error
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            # epoll refuses regular files and /dev/null (and only says so later, in a callback)
+            raise _NotAPipe
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES)
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), source)
+        except (ValueError, OSError, NotImplementedError) as error:
+            logger.info("stdin is not a pipe (%s); using pygls' reader", error)
+            raise _NotAPipe from error
+        assert self._stop_event is not None
+        await run_async(
+            stop_event=self._stop_event,
+            reader=reader,
+            protocol=self.protocol,
+            logger=logger,
+            error_handler=self.report_server_error,
+        )
+
     # --- settings ------------------------------------------------------------------------
 
     def update_settings(
@@ -286,7 +353,7 @@ class CodestralLanguageServer(LanguageServer):
         A failed request already carries its error in the response, and unreadable client
         messages are the client's bug: both are logged only.
         """
-        if source is FeatureRequestError or isinstance(
+        if source in (FeatureRequestError, JsonRpcException) or isinstance(
             error, (AnsweredError, json.JSONDecodeError, JsonRpcException)
         ):
             logger.info("request failed (%s): %s", type(error).__name__, error)

@@ -78,12 +78,14 @@ async def test_malformed_json_rpc_and_unknown_methods(start: Starter, fake: Fake
     await write_raw(session, b'{"jsonrpc": "2.0", "id": 7, "method": ')  # truncated JSON
     await write_raw(session, b"[1, 2, 3]")  # valid JSON, not a message
     await write_raw(session, b'{"jsonrpc": "2.0", "method": "textDocument/didOpen"}')  # no params
+    await write_raw(session, b"{}")  # no "jsonrpc"
     with pytest.raises(Exception, match=r"(?i)method not found|not found|unknown"):
         await raw_request(session, "codestral/noSuchMethod", {})
     await write_raw(
         session, json.dumps({"jsonrpc": "2.0", "method": "custom/unknownNotification"}).encode()
     )
     await still_answers(session)
+    assert session.messages == []  # the client's mistakes are logged, not shown to the user
 
 
 async def test_utf16_position_inside_a_surrogate_pair(start: Starter, fake: FakeMistral) -> None:

@@ -348,7 +348,7 @@ async def test_status_on_401_and_recovery(
     session.open(URI, TEXT)
     fake.fail_next(401, {"message": "Unauthorized", "request_id": "r"})
     assert await session.complete_at(URI, len(TEXT)) is None
-    assert [s["state"] for s in seen] == ["ready", "working", "unauthorized"]
+    assert [s["state"] for s in seen] == ["ready", "unauthorized"]
     assert (await command(session, "codestral.status"))["state"] == "unauthorized"
 
     # A new key lifts the pause: the next request works and the status is ready again.
@@ -358,9 +358,7 @@ async def test_status_on_401_and_recovery(
     )
     assert await session.complete_at(URI, len(TEXT)) == "pass"
     # the settings change itself says "ready" (the key is no longer the rejected one)
-    assert [s["state"] for s in seen] == [
-        "ready", "working", "unauthorized", "ready", "working", "ready"
-    ]
+    assert [s["state"] for s in seen] == ["ready", "unauthorized", "ready"]
     assert all(s["model"] == "codestral-latest" for s in seen)
     assert (await command(session, "codestral.status"))["state"] == "ready"
 
@@ -377,7 +375,26 @@ async def test_status_on_429_and_recovery(
     assert limited["state"] == "rateLimited"
     assert limited["retryAfter"] == 0
     assert await session.complete_at(URI, len(TEXT)) == "pass"
-    assert [s["state"] for s in seen] == ["ready", "working", "rateLimited", "working", "ready"]
+    assert [s["state"] for s in seen] == ["ready", "rateLimited", "ready"]
+
+
+async def test_status_is_working_while_a_request_takes_its_time(
+    start: Starter, fake: FakeMistral, tmp_path: Path
+) -> None:
+    """Fast answers do not flicker the status; a slow one shows ``working`` until it ends."""
+    session = await start(env=state_env(tmp_path))
+    seen = collect_status(session)
+    session.open(URI, TEXT)
+    assert await session.complete_at(URI, len(TEXT)) == "pass"
+    assert "working" not in [s["state"] for s in seen]
+    gate = fake.gate()
+    session.replace(URI, len(TEXT), len(TEXT), "\n")
+    _, pending = session.request_at(URI, len(TEXT) + 1)
+    await session.client.wait_for_notification("codestral/status")
+    assert seen[-1]["state"] == "working"
+    gate.set()
+    assert session.inserted(await pending) is not None
+    assert seen[-1]["state"] == "ready"
 
 
 async def test_status_follows_a_model_switch(
