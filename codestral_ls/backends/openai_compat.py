@@ -250,27 +250,14 @@ class OpenAICompatBackend(HttpBackend):
 
     # ------------------------------------------------------------------ /v1/completions
 
-    async def _completions_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
-        body = completions_body(req, stream=True)
-        async with self._stream(COMPLETIONS_PATH, body, req.model, "text/event-stream") as response:
-            host, status = self._host_of(response), response.status_code
-            content_type = response.headers.get("content-type", "").lower()
-            if "text/event-stream" not in content_type and "json" in content_type:
-                # The server ignored "stream": true; hand over the whole text at once.
-                await response.aread()
-                completion = self._completion(self._parse_json(response, host), host, status)
-                if completion.text:
-                    yield completion.text
-                return
-            lines = ResponseLines(response)
-            async with aclosing(sse_data(lines)) as events:
-                async for data in events:
-                    if data.strip() == "[DONE]":
-                        lines.finish()  # drain to the end so the connection is reused
-                        continue
-                    piece = self._choice_text(self._event(data, host, status))
-                    if piece:
-                        yield piece
+    def _completions_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
+        return self._sse_pieces(
+            COMPLETIONS_PATH,
+            completions_body(req, stream=True),
+            req.model,
+            lambda data, host, status: self._choice_text(self._event(data, host, status)),
+            lambda payload, host, status: self._completion(payload, host, status).text,
+        )
 
     @staticmethod
     def _choice_text(event: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
@@ -461,3 +461,35 @@ class HttpBackend:
                     await response.aread()
                     raise self._error(response, endpoint, model, bool(api_key))
                 yield response
+
+    async def _sse_pieces(
+        self,
+        path: str,
+        body: dict[str, Any],
+        model: str | None,
+        piece: Callable[[str, str, int], str],
+        whole: Callable[[Any, str, int], str],
+    ) -> AsyncGenerator[str, None]:
+        """POST ``body`` and yield the text pieces of the SSE stream until ``data: [DONE]``.
+
+        ``piece(data, host, status)`` extracts the text of one event; ``whole(payload, host,
+        status)`` the text of a plain JSON answer from a server that ignored ``"stream": true``.
+        """
+        async with self._stream(path, body, model, "text/event-stream") as response:
+            host, status = self._host_of(response), response.status_code
+            content_type = response.headers.get("content-type", "").lower()
+            if "text/event-stream" not in content_type and "json" in content_type:
+                await response.aread()
+                text = whole(self._parse_json(response, host), host, status)
+                if text:
+                    yield text
+                return
+            lines = ResponseLines(response)
+            async with aclosing(sse_data(lines)) as events:
+                async for data in events:
+                    if data.strip() == "[DONE]":
+                        lines.finish()  # drain to the end so the connection is reused
+                        continue
+                    text = piece(data, host, status)
+                    if text:
+                        yield text

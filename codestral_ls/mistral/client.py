@@ -23,12 +23,10 @@ import httpx
 from ._http import (
     USER_AGENT,
     HttpBackend,
-    ResponseLines,
     content_text,
     first_choice,
     is_error_payload,
     normalize_base_url,
-    sse_data,
 )
 from .errors import ProtocolError, ServerError, describe_error_body
 from .requests import ChatRequest, EmbeddingRequest, FimRequest
@@ -202,25 +200,13 @@ class MistralClient(HttpBackend):
             return content_text(delta.get("content"))
         return ""
 
-    async def _stream_text(
+    def _stream_text(
         self, path: str, body: dict[str, Any], model: str | None
     ) -> AsyncGenerator[str, None]:
-        async with self._stream(path, body, model, "text/event-stream") as response:
-            host, status = self._host_of(response), response.status_code
-            content_type = response.headers.get("content-type", "").lower()
-            if "text/event-stream" not in content_type and "json" in content_type:
-                # The server ignored "stream": true; hand over the whole text at once.
-                await response.aread()
-                completion = self._completion(self._parse_json(response, host), host, status)
-                if completion.text:
-                    yield completion.text
-                return
-            lines = ResponseLines(response)
-            async with aclosing(sse_data(lines)) as events:
-                async for data in events:
-                    if data.strip() == "[DONE]":
-                        lines.finish()  # drain to the end so the connection is reused
-                        continue
-                    piece = self._delta_text(data, host, status)
-                    if piece:
-                        yield piece
+        return self._sse_pieces(
+            path,
+            body,
+            model,
+            self._delta_text,
+            lambda payload, host, status: self._completion(payload, host, status).text,
+        )
