@@ -79,7 +79,7 @@ SERVERS = {
 }
 BARE_SERVER = [sys.executable, str(BENCH / "bare_server.py")]
 LETTERS = "abcdefghijklmnopqrstuvwxyz"  # typed in traces: never the start of SUGGESTION
-#: Seconds given to the server's start-up traffic (warm-up, model list) before a trace.
+#: Seconds given to the server's start-up traffic (the model list) before a trace.
 STARTUP_SETTLE = 0.25
 
 
@@ -204,7 +204,7 @@ class Session:
     name: str
     before: dict[str, int]
     startup: dict[str, int]
-    """Upstream counters after start-up (initialize, open, warm-up, model list)."""
+    """Upstream counters after start-up (initialize, open, model list)."""
     open_s: float
 
 
@@ -248,8 +248,8 @@ class Bench:
         client.open(uri, text)
         await client.ping()
         open_s = time.perf_counter() - began
-        # After `initialized` the server opens its connection (warm-up) and fetches the model
-        # list; a user does not type in the first quarter second either.
+        # After `initialized` the server fetches the model list, which opens its connection;
+        # a user does not type in the first quarter second either.
         await self.upstream.fake.await_until(
             lambda: self.upstream.counts()["connections"] > before["connections"]
         )

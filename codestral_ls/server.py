@@ -163,6 +163,8 @@ class CodestralLanguageServer(LanguageServer):
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: True once shutdown or exit arrived.
+        self.closing = False
         #: Models picked with ``codestral.selectModel``, by kind; they apply unless a setting
         #: pins the model.  Filled from the state file by the models feature.
         self.selected_models: dict[str, str] = {}
@@ -323,11 +325,17 @@ class CodestralLanguageServer(LanguageServer):
         except asyncio.TimeoutError:
             logger.warning("configuration pull took over %.0f s; using current settings", timeout)
 
-    async def close(self) -> None:
-        """Stop background work and close the HTTP client (on shutdown)."""
+    def stop_work(self) -> None:
+        """Cancel background work and requests under way (shutdown or exit); from now on,
+        failing to write to the closed client is expected and not reported."""
+        self.closing = True
         for task in list(self._background):
             task.cancel()
         self.engine.close()
+
+    async def close(self) -> None:
+        """Stop background work and close the HTTP client (on shutdown)."""
+        self.stop_work()
         await self.http.aclose()
 
     def background(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -345,7 +353,8 @@ class CodestralLanguageServer(LanguageServer):
     # --- messages ------------------------------------------------------------------------
 
     def _show_message(self, kind: types.MessageType, message: str) -> None:
-        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        if not self.closing:
+            self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log internal errors, and tell the user once per kind instead of on every message.
@@ -353,6 +362,9 @@ class CodestralLanguageServer(LanguageServer):
         A failed request already carries its error in the response, and unreadable client
         messages are the client's bug: both are logged only.
         """
+        if self.closing:
+            logger.debug("after shutdown: %s", error)
+            return
         if source in (FeatureRequestError, JsonRpcException) or isinstance(
             error, (AnsweredError, json.JSONDecodeError, JsonRpcException)
         ):

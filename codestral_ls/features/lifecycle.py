@@ -54,6 +54,11 @@ def register(ls: CodestralLanguageServer) -> None:
     async def on_shutdown(ls: CodestralLanguageServer, params: Any) -> None:
         await ls.close()
 
+    @ls.feature(types.EXIT)
+    def on_exit(ls: CodestralLanguageServer, params: Any) -> None:
+        # A client may exit without shutdown, or while start-up work is still running.
+        ls.stop_work()
+
 
 def supports_configuration(ls: CodestralLanguageServer) -> bool:
     workspace = ls.client_capabilities.workspace

@@ -131,7 +131,7 @@ class ModelsFeature:
             yield
             outcome = "done"
         finally:
-            if token is not None:
+            if token is not None and not ls.closing:  # nothing to end after exit
                 ls.work_done_progress.end(
                     token, types.WorkDoneProgressEnd(message=f"Model list {outcome}")
                 )
