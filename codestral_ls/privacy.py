@@ -101,7 +101,7 @@ def redact(text: str) -> str:
     return "".join(map(_redact_line, text.splitlines(keepends=True)))
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=4_096)
 def _redact_line(line: str) -> str:
     line = _TOKENS.sub(REDACTED, line)
     line = _ASSIGNMENT.sub(_redact_assignment, line)
