@@ -33,6 +33,7 @@ import re
 import selectors
 import socket
 import socketserver
+import struct
 import threading
 import time
 import uuid
@@ -805,6 +806,20 @@ class FakeMistral(FakeServer):
     ``GET /v1/models``), ``require_auth``, ``valid_keys`` (``None`` = any non-empty key) and
     ``check_models`` (answer 400 "Invalid model" like the real API for a model that is neither
     an id nor an alias in ``models``).
+
+    ``stream_fault`` (``None`` by default, cleared by :meth:`reset`) breaks every FIM/chat
+    completion answer until it is set back to ``None``:
+
+    - ``"reset_after:N"``: stream N events, then reset the connection (TCP RST);
+    - ``"truncate_after:N"``: stream N events, then close the connection without ending the
+      chunked body;
+    - ``"end_after:N"``: stream N events, then end the body cleanly, without ``[DONE]``;
+    - ``"cut_event"``: stream one event and half of the next, then end the body cleanly;
+    - ``"garbage"``: a 200 ``text/event-stream`` answer whose events are not JSON;
+    - ``"html"``: a 200 ``text/html`` page (a captive portal, a misrouted proxy);
+    - ``"not_json"``: a 200 ``application/json`` answer that is not JSON.
+
+    The last three apply to non-streamed requests too, the others only to streamed ones.
     """
 
     thread_name = "fake-mistral"
@@ -835,6 +850,7 @@ class FakeMistral(FakeServer):
         self.fim_text: str | Callable[[dict[str, Any]], str] = "pass"
         self.chat_text: str | Callable[[dict[str, Any]], str] = "pass"
         self.models: list[dict[str, Any]] = []
+        self.stream_fault: str | None = None
         self._restore_defaults()
 
     def _restore_defaults(self) -> None:
@@ -847,6 +863,7 @@ class FakeMistral(FakeServer):
         self.fim_text = "pass"
         self.chat_text = "pass"
         self.models = default_models()
+        self.stream_fault = None
 
     def _resolve_model(self, name: Any) -> str | None:
         if not isinstance(name, str):
@@ -984,6 +1001,17 @@ class FakeMistral(FakeServer):
         response_id = uuid.uuid4().hex
         created = int(time.time())
 
+        fault = self.stream_fault
+        if fault in ("html", "not_json") or (fault == "garbage" and not stream):
+            page = (
+                b"<html><head><title>Sign in</title></head><body>Wi-Fi login</body></html>"
+                if fault == "html"
+                else b"{'choices': [oops"
+            )
+            kind_of = "text/html; charset=utf-8" if fault == "html" else "application/json"
+            _send(handler, 200, page, kind_of)
+            return
+
         if not stream:
             if not self._generate(handler, len(pieces)):
                 return
@@ -1029,7 +1057,56 @@ class FakeMistral(FakeServer):
         events = self._timed_pieces(data)
         events.append((0.0, chunk({"content": ""}, finish_reason, usage=usage)))
         events.append((0.0, b"data: [DONE]\n\n"))
+        if fault is not None:
+            self._send_faulty_stream(handler, fault, events)
+            return
         self._send_stream(handler, "text/event-stream; charset=utf-8", events)
+
+    def _send_faulty_stream(
+        self, handler: _Handler, fault: str, events: list[tuple[float, bytes]]
+    ) -> None:
+        """Answer a streamed request the broken way ``fault`` says (see the class doc)."""
+        name, _, count = fault.partition(":")
+        n = int(count) if count else 1
+        if name == "garbage":
+            garbage = [(0.0, b"data: <html>not json</html>\n\n"), (0.0, b"data: [DONE]\n\n")]
+            self._send_stream(handler, "text/event-stream; charset=utf-8", garbage)
+            return
+        if name == "end_after":
+            self._send_stream(handler, "text/event-stream; charset=utf-8", events[:n])
+            return
+        if name == "cut_event":
+            head = events[:1]
+            if len(events) > 1:
+                delay, data = events[1]
+                head.append((delay, data[: len(data) // 2]))
+            self._send_stream(handler, "text/event-stream; charset=utf-8", head)
+            return
+        if name not in ("reset_after", "truncate_after"):
+            raise ValueError(f"unknown stream_fault {fault!r}")
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            for delay, data in events[:n]:
+                if self._client_gone(handler, delay):
+                    raise ConnectionResetError("client went away")
+                _write_chunk(handler, data)
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self._count_abort(True)
+        handler.close_connection = True
+        sock = handler.connection
+        with contextlib.suppress(OSError):
+            if name == "reset_after":
+                # linger 0: close() sends RST instead of FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                handler.rfile.close()
+                handler.wfile.close()
+                sock.close()
+            else:
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 # --------------------------------------------------------------------------------------------

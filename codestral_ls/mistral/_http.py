@@ -484,6 +484,14 @@ class HttpBackend:
                 if text:
                     yield text
                 return
+            if content_type and "text/event-stream" not in content_type:
+                # A captive portal or a misrouted proxy answers 200 with a web page.
+                await response.aread()
+                raise ProtocolError(
+                    f"{host} answered with {content_type.split(';')[0]} instead of an event "
+                    f"stream: {describe_error_body(response.content, status)}",
+                    status=status,
+                )
             lines = ResponseLines(response)
             async with aclosing(sse_data(lines)) as events:
                 async for data in events:
