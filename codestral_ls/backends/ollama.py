@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import httpx
 
 from codestral_ls.mistral import BadRequestError, Completion, FimRequest, MistralError
-from codestral_ls.mistral._http import HttpBackend, ResponseLines, normalize_base_url
+from codestral_ls.mistral._http import HttpBackend, ResponseLines, normalize_base_url, stream_event
 from codestral_ls.mistral.errors import ProtocolError, ServerError, describe_error_body
 
 __all__ = [
@@ -291,18 +291,6 @@ class OllamaBackend(HttpBackend):
 
     @staticmethod
     def _event(line: str, host: str, status: int) -> dict[str, Any]:
-        try:
-            event = json.loads(line)
-        except ValueError as exc:
-            shown = " ".join(line.split())[:80]
-            raise ProtocolError(
-                f"{host} sent a malformed stream line: {shown!r}", status=status
-            ) from exc
-        if not isinstance(event, dict):
-            raise ProtocolError(f"{host} sent an unexpected stream line.", status=status)
-        if "error" in event and "response" not in event:
-            raise ServerError(
-                f"{host} reported an error mid-stream: {describe_error_body(line, status)}",
-                status=status,
-            )
-        return event
+        return stream_event(
+            line, host, status, is_error=lambda event: "error" in event and "response" not in event
+        )

@@ -34,6 +34,7 @@ from codestral_ls.mistral._http import (
     is_error_payload,
     normalize_base_url,
     sse_data,
+    stream_event,
 )
 from codestral_ls.mistral.errors import (
     ProtocolError,
@@ -301,21 +302,7 @@ class OpenAICompatBackend(HttpBackend):
 
     @staticmethod
     def _event(data: str, host: str, status: int) -> dict[str, Any]:
-        try:
-            event = json.loads(data)
-        except ValueError as exc:
-            shown = " ".join(data.split())[:80]
-            raise ProtocolError(
-                f"{host} sent a malformed stream event: {shown!r}", status=status
-            ) from exc
-        if not isinstance(event, dict):
-            raise ProtocolError(f"{host} sent an unexpected stream event.", status=status)
-        if is_error_payload(event):
-            raise ServerError(
-                f"{host} reported an error mid-stream: {describe_error_body(data, status)}",
-                status=status,
-            )
-        return event
+        return stream_event(data, host, status, is_error=is_error_payload)
 
     # ------------------------------------------------------------------ llama.cpp /infill
 

@@ -31,6 +31,7 @@ from .errors import (
     MistralError,
     NetworkError,
     ProtocolError,
+    ServerError,
     UpstreamTimeout,
     describe_error_body,
     endpoint_host,
@@ -205,6 +206,31 @@ async def sse_data(lines: ResponseLines) -> AsyncGenerator[str, None]:
 
 # --------------------------------------------------------------------------------------------
 # Base class
+
+
+def stream_event(
+    data: str, host: str, status: int, *, is_error: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """One JSON event of a stream (an SSE ``data:`` or an NDJSON line).
+
+    Malformed JSON or a non-object is a :class:`ProtocolError`; an event ``is_error`` says is an
+    error report is a :class:`ServerError` with the server's sentence.
+    """
+    try:
+        event = json.loads(data)
+    except ValueError as exc:
+        shown = " ".join(data.split())[:80]
+        raise ProtocolError(
+            f"{host} sent a malformed stream event: {shown!r}", status=status
+        ) from exc
+    if not isinstance(event, dict):
+        raise ProtocolError(f"{host} sent an unexpected stream event.", status=status)
+    if is_error(event):
+        raise ServerError(
+            f"{host} reported an error mid-stream: {describe_error_body(data, status)}",
+            status=status,
+        )
+    return event
 
 
 class HttpBackend:

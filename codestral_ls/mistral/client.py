@@ -27,6 +27,7 @@ from ._http import (
     first_choice,
     is_error_payload,
     normalize_base_url,
+    stream_event,
 )
 from .errors import ProtocolError, ServerError, describe_error_body
 from .requests import ChatRequest, EmbeddingRequest, FimRequest
@@ -178,20 +179,7 @@ class MistralClient(HttpBackend):
 
     @staticmethod
     def _delta_text(data: str, host: str, status: int) -> str:
-        try:
-            event = json.loads(data)
-        except ValueError as exc:
-            shown = " ".join(data.split())[:80]
-            raise ProtocolError(
-                f"{host} sent a malformed stream event: {shown!r}", status=status
-            ) from exc
-        if not isinstance(event, dict):
-            raise ProtocolError(f"{host} sent an unexpected stream event.", status=status)
-        if is_error_payload(event):
-            raise ServerError(
-                f"{host} reported an error mid-stream: {describe_error_body(data, status)}",
-                status=status,
-            )
+        event = stream_event(data, host, status, is_error=is_error_payload)
         choice = first_choice(event)
         if choice is None:
             return ""
