@@ -118,3 +118,22 @@ async def test_llama_cpp_falls_back_to_infill(start: Starter) -> None:
         session.replace(URI, 4, 4, "b + ")
         await session.complete_at(URI, 8)
         assert [r.path for r in server.fim_requests()][len(paths) :] == ["/infill"]
+
+
+async def test_openai_compatible_models_in_the_picker_and_switching(start: Starter) -> None:
+    with FakeOpenAI() as server:
+        session = await start(
+            {"backend": "openai", "endpoint": server.url}, env=NO_KEYS, configuration={}
+        )
+        listed = as_dict(await command(session, "codestral.listModels"))
+        assert listed["backend"] == "openai"
+        fim = {m["id"] for m in listed["models"] if m["fim"]}
+        assert fim == {"codestral-22b-v0.1", "qwen2.5-coder-7b-instruct"}  # no embedding model
+        await command(
+            session,
+            "codestral.selectModel",
+            {"model": "qwen2.5-coder-7b-instruct", "kind": "completion"},
+        )
+        session.open(URI, "x = ")
+        await session.complete_at(URI, 4)
+        assert server.fim_requests()[-1].body["model"] == "qwen2.5-coder-7b-instruct"  # type: ignore[index]
