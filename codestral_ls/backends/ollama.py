@@ -22,7 +22,13 @@ from typing import Any, ClassVar
 import httpx
 
 from codestral_ls.mistral import BadRequestError, Completion, FimRequest, MistralError
-from codestral_ls.mistral._http import HttpBackend, ResponseLines, normalize_base_url, stream_event
+from codestral_ls.mistral._http import (
+    HttpBackend,
+    ResponseLines,
+    normalize_base_url,
+    sampling_fields,
+    stream_event,
+)
 from codestral_ls.mistral.errors import ProtocolError, ServerError, describe_error_body
 
 __all__ = [
@@ -146,17 +152,7 @@ def ollama_body(
     if req.suffix is not None:
         body["suffix"] = req.suffix or "\n"
     body["stream"] = stream
-    options: dict[str, Any] = {}
-    if req.temperature is not None:
-        options["temperature"] = req.temperature
-    if req.top_p is not None:
-        options["top_p"] = req.top_p
-    if req.max_tokens is not None:
-        options["num_predict"] = req.max_tokens
-    if req.stop:
-        options["stop"] = list(req.stop)
-    if req.random_seed is not None:
-        options["seed"] = req.random_seed
+    options = sampling_fields(req, max_tokens="num_predict")
     if num_ctx is not None:
         options["num_ctx"] = num_ctx
     if options:

@@ -33,9 +33,11 @@ from codestral_ls.mistral._http import (
     first_choice,
     is_error_payload,
     normalize_base_url,
+    sampling_fields,
     sse_data,
     stream_event,
 )
+from codestral_ls.mistral.client import completion_from
 from codestral_ls.mistral.errors import (
     ProtocolError,
     ServerError,
@@ -107,16 +109,7 @@ def completions_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
     if req.suffix is not None:
         body["suffix"] = req.suffix or "\n"
-    if req.max_tokens is not None:
-        body["max_tokens"] = req.max_tokens
-    if req.temperature is not None:
-        body["temperature"] = req.temperature
-    if req.top_p is not None:
-        body["top_p"] = req.top_p
-    if req.stop:
-        body["stop"] = list(req.stop)
-    if req.random_seed is not None:
-        body["seed"] = req.random_seed
+    body.update(sampling_fields(req, max_tokens="max_tokens"))
     body["stream"] = stream
     return body
 
@@ -128,16 +121,7 @@ def infill_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
         "input_prefix": req.prompt,
         "input_suffix": req.suffix or "",
     }
-    if req.max_tokens is not None:
-        body["n_predict"] = req.max_tokens
-    if req.temperature is not None:
-        body["temperature"] = req.temperature
-    if req.top_p is not None:
-        body["top_p"] = req.top_p
-    if req.stop:
-        body["stop"] = list(req.stop)
-    if req.random_seed is not None:
-        body["seed"] = req.random_seed
+    body.update(sampling_fields(req, max_tokens="n_predict"))
     body["stream"] = stream
     return body
 
@@ -272,33 +256,7 @@ class OpenAICompatBackend(HttpBackend):
             return content_text(delta.get("content"))
         return ""
 
-    @staticmethod
-    def _completion(payload: Any, host: str, status: int) -> Completion:
-        if not isinstance(payload, dict):
-            raise ProtocolError(f"{host} sent an unexpected completion response.", status=status)
-        if is_error_payload(payload):
-            raise ServerError(
-                f"{host} reported an error: {describe_error_body(json.dumps(payload), status)}",
-                status=status,
-            )
-        choice = first_choice(payload)
-        text = ""
-        finish_reason: str | None = None
-        if choice is not None:
-            text = OpenAICompatBackend._choice_text(payload)
-            message = choice.get("message")
-            if not text and isinstance(message, dict):
-                text = content_text(message.get("content"))
-            reason = choice.get("finish_reason")
-            finish_reason = reason if isinstance(reason, str) else None
-        model = payload.get("model")
-        usage = payload.get("usage")
-        return Completion(
-            text=text,
-            finish_reason=finish_reason,
-            model=model if isinstance(model, str) else None,
-            usage=usage if isinstance(usage, dict) else None,
-        )
+    _completion = staticmethod(completion_from)
 
     @staticmethod
     def _event(data: str, host: str, status: int) -> dict[str, Any]:

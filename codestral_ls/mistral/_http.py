@@ -38,6 +38,7 @@ from .errors import (
     error_from_response,
     redact_bearer,
 )
+from .requests import FimRequest
 
 __all__ = [
     "USER_AGENT",
@@ -206,6 +207,23 @@ async def sse_data(lines: ResponseLines) -> AsyncGenerator[str, None]:
 
 # --------------------------------------------------------------------------------------------
 # Base class
+
+
+def sampling_fields(req: FimRequest, *, max_tokens: str) -> dict[str, Any]:
+    """The sampling settings of ``req`` as self-hosted servers name them (``seed``, and the
+    token limit under ``max_tokens``: ``max_tokens``, ``n_predict`` or ``num_predict``)."""
+    fields: dict[str, Any] = {}
+    if req.max_tokens is not None:
+        fields[max_tokens] = req.max_tokens
+    if req.temperature is not None:
+        fields["temperature"] = req.temperature
+    if req.top_p is not None:
+        fields["top_p"] = req.top_p
+    if req.stop:
+        fields["stop"] = list(req.stop)
+    if req.random_seed is not None:
+        fields["seed"] = req.random_seed
+    return fields
 
 
 def stream_event(

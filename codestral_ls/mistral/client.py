@@ -59,6 +59,39 @@ def normalize_endpoint(endpoint: str) -> str:
     return normalize_base_url(endpoint, what="Mistral endpoint URL")
 
 
+def completion_from(payload: Any, host: str, status: int) -> Completion:
+    """The first choice of a completion answer: ``message.content`` (chat/FIM) or ``text``
+    (OpenAI-style ``/v1/completions``); an error payload or a non-object is a typed error."""
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"{host} sent an unexpected completion response.", status=status)
+    if is_error_payload(payload):
+        raise ServerError(
+            f"{host} reported an error: {describe_error_body(json.dumps(payload), status)}",
+            status=status,
+        )
+    text = ""
+    finish_reason: str | None = None
+    choice = first_choice(payload)
+    if choice is not None:
+        message = choice.get("message")
+        if isinstance(message, dict):
+            text = content_text(message.get("content"))
+        elif "text" in choice:
+            text = content_text(choice.get("text"))
+        elif isinstance(delta := choice.get("delta"), dict):  # a chunk from a lenient server
+            text = content_text(delta.get("content"))
+        reason = choice.get("finish_reason")
+        finish_reason = reason if isinstance(reason, str) else None
+    model = payload.get("model")
+    usage = payload.get("usage")
+    return Completion(
+        text=text,
+        finish_reason=finish_reason,
+        model=model if isinstance(model, str) else None,
+        usage=usage if isinstance(usage, dict) else None,
+    )
+
+
 class MistralClient(HttpBackend):
     """Talks to ``/v1/fim/completions``, ``/v1/chat/completions``, ``/v1/models`` and
     ``/v1/embeddings`` of a Mistral endpoint (``https://codestral.mistral.ai`` or
@@ -148,34 +181,7 @@ class MistralClient(HttpBackend):
 
     # ------------------------------------------------------------------ internals
 
-    @staticmethod
-    def _completion(payload: Any, host: str, status: int) -> Completion:
-        if not isinstance(payload, dict):
-            raise ProtocolError(f"{host} sent an unexpected completion response.", status=status)
-        if is_error_payload(payload):
-            raise ServerError(
-                f"{host} reported an error: {describe_error_body(json.dumps(payload), status)}",
-                status=status,
-            )
-        text = ""
-        finish_reason: str | None = None
-        choice = first_choice(payload)
-        if choice is not None:
-            message = choice.get("message")
-            if isinstance(message, dict):
-                text = content_text(message.get("content"))
-            elif "text" in choice:
-                text = content_text(choice.get("text"))
-            reason = choice.get("finish_reason")
-            finish_reason = reason if isinstance(reason, str) else None
-        model = payload.get("model")
-        usage = payload.get("usage")
-        return Completion(
-            text=text,
-            finish_reason=finish_reason,
-            model=model if isinstance(model, str) else None,
-            usage=usage if isinstance(usage, dict) else None,
-        )
+    _completion = staticmethod(completion_from)
 
     @staticmethod
     def _delta_text(data: str, host: str, status: int) -> str:
