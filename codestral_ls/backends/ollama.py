@@ -148,7 +148,7 @@ def ollama_body(
     An empty suffix is sent as ``"\\n"``: Ollama's templates only use their FIM form when the
     suffix is non-empty and would otherwise wrap the code in a chat prompt.
     """
-    body: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
+    body: dict[str, Any] = {"model": req.model, "prompt": req.full_prompt()}
     if req.suffix is not None:
         body["suffix"] = req.suffix or "\n"
     body["stream"] = stream

@@ -106,7 +106,7 @@ def completions_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
     An empty suffix is sent as ``"\\n"``: Ollama (also behind ``/v1``) only uses a model's FIM
     template when the suffix is non-empty.
     """
-    body: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
+    body: dict[str, Any] = {"model": req.model, "prompt": req.full_prompt()}
     if req.suffix is not None:
         body["suffix"] = req.suffix or "\n"
     body.update(sampling_fields(req, max_tokens="max_tokens"))

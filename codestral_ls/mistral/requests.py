@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from codestral_ls.snippets import ContextFile, multifile_prompt
+
 __all__ = ["ChatMessage", "ChatRequest", "EmbeddingRequest", "FimRequest"]
 
 Role = Literal["system", "user", "assistant"]
@@ -43,13 +45,24 @@ class FimRequest:
     stop: tuple[str, ...] = ()
     random_seed: int | None = None
     stream: bool = False
+    #: Snippets of other files. Not a field of the API: :meth:`to_body` lays them out in front
+    #: of ``prompt`` (:func:`~codestral_ls.snippets.multifile_prompt`); a backend with a native
+    #: field for them (llama.cpp's ``input_extra``) sends ``prompt`` bare and these beside it.
+    context_files: tuple[ContextFile, ...] = ()
+    #: The current file's workspace-relative path, the header of the prefix in that layout.
+    path: str | None = None
 
     def __post_init__(self) -> None:
         # Accept a single string or a list for ``stop`` but store a tuple (hashable, frozen).
         object.__setattr__(self, "stop", _as_str_tuple(self.stop))
+        object.__setattr__(self, "context_files", tuple(self.context_files))
+
+    def full_prompt(self) -> str:
+        """``prompt`` with the context files laid out in front of it (or ``prompt`` alone)."""
+        return multifile_prompt(self.context_files, self.path, self.prompt)
 
     def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "prompt": self.prompt}
+        body: dict[str, Any] = {"model": self.model, "prompt": self.full_prompt()}
         _put(body, "suffix", self.suffix)
         _put(body, "max_tokens", self.max_tokens)
         _put(body, "min_tokens", self.min_tokens)
