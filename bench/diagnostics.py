@@ -55,7 +55,7 @@ async def retained_futures(changes: int = 1000) -> dict[str, Any]:
     await asyncio.sleep(0)
     document = server.documents.get(uri)
     applied = document is not None and document.line(0) == "y" * changes + "x"
-    await server.mistral.aclose()
+    await server.http.aclose()
     return {
         "available": True,
         "changes": changes,

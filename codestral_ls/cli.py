@@ -1,7 +1,7 @@
 """Command line: the language server (default), ``complete`` and ``doctor``.
 
-``complete`` and ``doctor`` go through the same engine, settings and HTTP client as the server,
-so what they print is what an editor would get.
+``complete`` and ``doctor`` go through the same engine, settings, backend and HTTP client as the
+server, so what they print is what an editor would get (self-hosted backends included).
 """
 
 from __future__ import annotations
@@ -13,18 +13,20 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
 from . import __version__
+from .backends import FimBackend, create_backend
 from .documents import Document
 from .engine import CompletionEngine
 from .logs import configure_logging
-from .mistral import FimRequest, MistralClient, MistralError
+from .mistral import FimRequest, MistralError
 from .notify import Notifier
-from .settings import Environment, Settings, parse_settings, resolve_connection
+from .settings import Connection, Environment, Settings, parse_settings, resolve_connection
 
 #: Largest file ``complete`` reads.
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -130,9 +132,7 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
         print(problem, file=sys.stderr)
     messages: list[str] = []
     connection = resolve_connection(settings, env)
-    client = MistralClient(
-        connection.endpoint, connection.api_key, timeout=settings.request_timeout
-    )
+    client = _backend(settings, connection)
     engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
     engine.configure(settings, connection)
     try:
@@ -160,8 +160,11 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
         failed = failed or not ok
         print(f"{'ok  ' if ok else 'FAIL'} {what:<9} {message}")
 
+    client = _backend(settings, connection)
     if connection.api_key:
         report(True, "key", f"from {connection.key_source}")
+    elif not client.requires_key:
+        report(True, "key", f"none needed by the {client.kind} backend")
     else:
         report(
             False,
@@ -170,17 +173,15 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
             "MISTRAL_API_KEY (api.mistral.ai)",
         )
         report(False, "endpoint", f"{connection.endpoint} not checked without a key")
+        await client.aclose()
         return 1
-    client = MistralClient(
-        connection.endpoint, connection.api_key, timeout=settings.request_timeout
-    )
     try:
         try:
             cards = await client.list_models()
         except MistralError as error:
             report(False, "endpoint", f"{connection.endpoint}: {error.message}")
             return 1
-        report(True, "endpoint", f"{connection.endpoint} answered /v1/models")
+        report(True, "endpoint", f"{connection.endpoint} listed its models ({client.kind})")
         fim = [card for card in cards if _capability(card, "completion_fim")]
         names = sorted({str(card.get("id")) for card in fim})
         report(bool(names), "models", "FIM models: " + (", ".join(names) or "none"))
@@ -206,15 +207,28 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
         )
         started = time.perf_counter()
         try:
-            completion = await client.fim(request)
+            async with aclosing(client.fim_stream(request)) as pieces:
+                text = "".join([piece async for piece in pieces])
         except MistralError as error:
             report(False, "fim", error.message)
         else:
             elapsed = (time.perf_counter() - started) * 1000
-            report(True, "fim", f"round trip {elapsed:.0f} ms: {completion.text.strip()[:40]!r}")
+            report(True, "fim", f"round trip {elapsed:.0f} ms: {text.strip()[:40]!r}")
     finally:
         await client.aclose()
     return 1 if failed else 0
+
+
+def _backend(settings: Settings, connection: Connection) -> FimBackend:
+    """The backend the settings name (``auto``: guessed from the endpoint), with its own
+    HTTP client."""
+    return create_backend(
+        settings.backend,
+        endpoint=connection.endpoint,
+        api_key=connection.api_key,
+        timeout=settings.request_timeout,
+        http=None,
+    )
 
 
 def _capability(card: Any, name: str) -> bool:

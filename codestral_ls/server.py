@@ -25,7 +25,6 @@ from .catalog import CatalogService, source_key
 from .documents import DocumentStore
 from .engine import CompletionEngine
 from .logs import add_secret
-from .mistral import MistralClient
 from .notify import Notifier
 from .settings import (
     Environment,
@@ -138,15 +137,14 @@ class CodestralLanguageServer(LanguageServer):
         connection = resolve_connection(self.settings, self.environment)
         #: The one HTTP client (connection pool) every request of this server goes through.
         self.http = make_http_client()
-        #: Chat (code actions) and, on Mistral endpoints, completions and the model list.
-        self.mistral = MistralClient(
-            connection.endpoint,
-            connection.api_key,
+        #: Where completions, chat (code actions) and the model list go.
+        self.backend: FimBackend = create_backend(
+            self.settings.backend,
+            endpoint=connection.endpoint,
+            api_key=connection.api_key,
             timeout=self.settings.request_timeout,
             http=self.http,
         )
-        #: Where completions go: ``mistral`` itself, or a self-hosted backend.
-        self.backend: FimBackend = self.mistral
         self.engine = CompletionEngine(self.backend, self.notifier)
         self.engine.configure(self.settings, connection)
         #: The models the endpoint offers (codestral.listModels, prompt budgets).
@@ -165,9 +163,10 @@ class CodestralLanguageServer(LanguageServer):
         self._background: set[asyncio.Task[Any]] = set()
         #: True once shutdown or exit arrived.
         self.closing = False
-        #: Models picked with ``codestral.selectModel``, by kind; they apply unless a setting
-        #: pins the model.  Filled from the state file by the models feature.
-        self.selected_models: dict[str, str] = {}
+        #: Models picked with ``codestral.selectModel``, by endpoint (as the backend normalises
+        #: it) and kind; they apply on their endpoint unless a setting pins the model.  Filled
+        #: from the state file by the models feature.
+        self.selected_models: dict[str, dict[str, str]] = {}
         #: Set while the settings are current; cleared while a configuration pull is under way,
         #: so a completion never runs with settings the client is about to replace.
         self.settings_ready = asyncio.Event()
@@ -250,13 +249,6 @@ class CodestralLanguageServer(LanguageServer):
             self._workspace_settings = workspace_settings
         layers = (self._initialization_options, self._workspace_settings)
         settings, problems = parse_settings(*layers)
-        pinned = explicit_keys(*layers)
-        overrides: dict[str, Any] = {
-            MODEL_SETTING[kind]: model
-            for kind, model in self.selected_models.items()
-            if MODEL_SETTING[kind] not in pinned
-        }
-        settings = dataclasses.replace(settings, **overrides)
         # Each bad value is told once: re-merging (after a pull) repeats nothing already shown,
         # and a problem that was fixed is forgotten so it is told again if it comes back.
         current = {f"settings:{problem}": problem for problem in problems}
@@ -267,28 +259,33 @@ class CodestralLanguageServer(LanguageServer):
             self.notifier.once(key, problem, types.MessageType.Warning)
         connection = resolve_connection(settings, self.environment)
         add_secret(connection.api_key)
-        self.settings = settings
-        self.mistral.configure(
-            endpoint=connection.endpoint,
-            api_key=connection.api_key or "",
-            timeout=settings.request_timeout,
-        )
         kind = settings.backend
         if kind == "auto":
             kind = detect_backend(connection.endpoint)
         if kind != self.backend.kind:
-            self.backend = (
-                self.mistral
-                if kind == "mistral"
-                else create_backend(
-                    kind,
-                    endpoint=connection.endpoint,
-                    api_key=connection.api_key,
-                    timeout=settings.request_timeout,
-                    http=self.http,
-                )
+            self.backend = create_backend(
+                kind,
+                endpoint=connection.endpoint,
+                api_key=connection.api_key,
+                timeout=settings.request_timeout,
+                http=self.http,
             )
             self.engine.use_backend(self.backend)
+        self.backend.configure(
+            endpoint=connection.endpoint,
+            api_key=connection.api_key or "",
+            timeout=settings.request_timeout,
+        )
+        # A model picked on this endpoint applies here only (another endpoint has other models).
+        pinned = explicit_keys(*layers)
+        chosen = self.selected_models.get(self.backend.endpoint, {})
+        overrides: dict[str, Any] = {
+            MODEL_SETTING[kind]: model
+            for kind, model in chosen.items()
+            if MODEL_SETTING[kind] not in pinned
+        }
+        settings = dataclasses.replace(settings, **overrides)
+        self.settings = settings
         self.engine.configure(settings, connection)
         logger.info(
             "settings: backend=%s endpoint=%s model=%s key=%s",
@@ -312,9 +309,15 @@ class CodestralLanguageServer(LanguageServer):
         """
         if self.pinned_model_setting(kind) is not None:
             return False
-        self.selected_models[kind] = model
+        self.selected_models.setdefault(self.backend.endpoint, {})[kind] = model
         self.update_settings()
         return True
+
+    def forget_model(self, kind: str) -> None:
+        """Stop using the model picked for ``kind`` on the current endpoint."""
+        chosen = self.selected_models.get(self.backend.endpoint, {})
+        if chosen.pop(kind, None) is not None:
+            self.update_settings()
 
     async def wait_for_settings(self, timeout: float = 2.0) -> None:
         """Wait (briefly) for a configuration pull in progress to finish."""

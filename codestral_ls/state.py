@@ -1,8 +1,14 @@
 """What codestral-ls remembers between runs: the models picked with ``codestral.selectModel``.
 
-The state is one small JSON file in the user's state directory::
+The state is one small JSON file in the user's state directory, the choices kept per endpoint
+(each endpoint has models of its own)::
 
-    {"version": 1, "models": {"completion": "codestral-2508", "chat": "codestral-latest"}}
+    {"version": 2, "models": {"https://codestral.mistral.ai": {"completion": "codestral-2508",
+                                                               "chat": "codestral-latest"},
+                              "http://localhost:11434": {"completion": "qwen2.5-coder:latest"}}}
+
+Version 1 kept one choice per kind for every endpoint (``"models": {"completion": ...}``); such
+entries say nothing about their endpoint and are ignored (with a log line).
 
 The directory is ``$CODESTRAL_LS_STATE_DIR`` if set, else ``$XDG_STATE_HOME/codestral-ls``, else
 ``~/.local/state/codestral-ls``.  Writes are atomic (a temporary file in the same directory,
@@ -27,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 STATE_DIR_VARIABLE = "CODESTRAL_LS_STATE_DIR"
 STATE_FILE_NAME = "state.json"
-VERSION = 1
+VERSION = 2
 #: The kinds of model that can be remembered.
 MODEL_KINDS = ("completion", "chat")
 #: What a model name looks like (the same shape the settings accept), at most 256 characters.
@@ -102,24 +108,40 @@ class StateFile:
 
     # --- selected models -------------------------------------------------------------------
 
-    def selected_models(self) -> dict[str, str]:
-        """The remembered model of each kind; entries that are not model names are skipped."""
+    def selected_models(self) -> dict[str, dict[str, str]]:
+        """The remembered model of each kind, by endpoint; entries that are not model names
+        (and choices of version 1, which have no endpoint) are skipped."""
         models = self.read().get("models")
         if not isinstance(models, dict):
             return {}
-        chosen: dict[str, str] = {}
-        for kind in MODEL_KINDS:
-            value = models.get(kind)
-            if isinstance(value, str) and is_model_name(value):
-                chosen[kind] = value
-            elif value is not None:
-                logger.warning("ignoring the remembered %s model in %s: %r", kind, self.path, value)
+        chosen: dict[str, dict[str, str]] = {}
+        for endpoint, kinds in models.items():
+            if not isinstance(kinds, dict):
+                logger.warning(
+                    "ignoring %r in %s: a choice without its endpoint (pick it again)",
+                    endpoint,
+                    self.path,
+                )
+                continue
+            for kind in MODEL_KINDS:
+                value = kinds.get(kind)
+                if isinstance(value, str) and is_model_name(value):
+                    chosen.setdefault(endpoint, {})[kind] = value
+                elif value is not None:
+                    logger.warning(
+                        "ignoring the remembered %s model of %s in %s: %r",
+                        kind,
+                        endpoint,
+                        self.path,
+                        value,
+                    )
         return chosen
 
-    def remember_model(self, kind: str, model: str) -> None:
-        """Remember ``model`` for ``kind``, keeping everything else the file holds.
+    def remember_model(self, endpoint: str, kind: str, model: str) -> None:
+        """Remember ``model`` for ``kind`` on ``endpoint``, keeping everything else the file
+        holds.
 
-        Re-reads the file first, so another editor's choice of the other kind is kept.
+        Re-reads the file first, so another editor's other choices are kept.
         Raises OSError when the file cannot be written.
         """
         if kind not in MODEL_KINDS:
@@ -127,7 +149,10 @@ class StateFile:
         data = self.read()
         models = data.get("models")
         models = dict(models) if isinstance(models, dict) else {}
-        models[kind] = model
+        kinds = models.get(endpoint)
+        kinds = dict(kinds) if isinstance(kinds, dict) else {}
+        kinds[kind] = model
+        models[endpoint] = kinds
         data["models"] = models
         data["version"] = VERSION
         self.write(data)

@@ -2,12 +2,13 @@
 ``tests/fake_mistral.py`` for the shared machinery: recording, gates, ``fail_next``,
 ``wait_*``/``await_*``, abort and connection counters).
 
-* :class:`FakeOllama` - Ollama's native API: ``POST /api/generate`` (JSON or NDJSON stream),
-  ``GET /api/tags``, ``GET /`` ("Ollama is running"), ``GET /api/version``.
-* :class:`FakeOpenAI` - an OpenAI-compatible server: ``POST /v1/completions`` (JSON or SSE),
-  ``GET /v1/models``; ``flavor="llamacpp"`` refuses ``suffix`` like llama-server does and
-  serves its native ``POST /infill``; ``flavor="vllm"`` refuses ``suffix`` and has no
-  ``/infill``.
+* :class:`FakeOllama` - Ollama's native API: ``POST /api/generate`` and ``POST /api/chat``
+  (JSON or NDJSON stream), ``GET /api/tags``, ``GET /`` ("Ollama is running"),
+  ``GET /api/version``.
+* :class:`FakeOpenAI` - an OpenAI-compatible server: ``POST /v1/completions`` and
+  ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``; ``flavor="llamacpp"``
+  refuses ``suffix`` like llama-server does and serves its native ``POST /infill``;
+  ``flavor="vllm"`` refuses ``suffix`` and has no ``/infill``.
 
 Like the real servers they are lenient: unknown fields are accepted.  Every request is still
 checked against the fields the real server knows and their types; what looks wrong lands in
@@ -38,6 +39,8 @@ from tests.fake_mistral import (
 __all__ = [
     "GENERATE_PATH",
     "INFILL_PATH",
+    "OLLAMA_CHAT_PATH",
+    "OPENAI_CHAT_PATH",
     "OPENAI_COMPLETIONS_PATH",
     "OPENAI_MODELS_PATH",
     "TAGS_PATH",
@@ -48,10 +51,12 @@ __all__ = [
 ]
 
 GENERATE_PATH = "/api/generate"
+OLLAMA_CHAT_PATH = "/api/chat"
 TAGS_PATH = "/api/tags"
 VERSION_PATH = "/api/version"
 OPENAI_COMPLETIONS_PATH = "/v1/completions"
 OPENAI_MODELS_PATH = "/v1/models"
+OPENAI_CHAT_PATH = "/v1/chat/completions"
 INFILL_PATH = "/infill"
 
 TextSource = str | Callable[[dict[str, Any]], str]
@@ -79,6 +84,15 @@ def _is_stop(value: Any) -> bool:
 
 
 Checks = dict[str, Callable[[Any], bool]]
+
+
+def _is_chat_message(value: Any) -> bool:
+    """``{"role": "system" | "user" | "assistant" | "tool", "content": str}``."""
+    return (
+        isinstance(value, dict)
+        and value.get("role") in ("system", "user", "assistant", "tool")
+        and isinstance(value.get("content"), str)
+    )
 
 
 def _check_fields(
@@ -136,6 +150,18 @@ _OLLAMA_GENERATE: Checks = {
     "context": lambda v: isinstance(v, list),
     "stream": lambda v: isinstance(v, bool),
     "raw": lambda v: isinstance(v, bool),
+    "keep_alive": lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool),
+    "think": lambda v: isinstance(v, (bool, str)),
+    "logprobs": lambda v: isinstance(v, bool),
+    "top_logprobs": _is_int,
+}
+_OLLAMA_CHAT: Checks = {
+    "model": lambda v: isinstance(v, str),
+    "messages": lambda v: isinstance(v, list) and all(_is_chat_message(m) for m in v),
+    "tools": lambda v: isinstance(v, list),
+    "format": lambda v: isinstance(v, (str, dict)),
+    "options": lambda v: isinstance(v, dict),
+    "stream": lambda v: isinstance(v, bool),
     "keep_alive": lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool),
     "think": lambda v: isinstance(v, (bool, str)),
     "logprobs": lambda v: isinstance(v, bool),
@@ -223,6 +249,7 @@ class FakeOllama(FakeServer):
         self._initial_key = required_key
         self.required_key: str | None = required_key
         self.fim_text: TextSource = "pass"
+        self.chat_text: TextSource = "pass"
         self.models: list[dict[str, Any]] = []
         self.no_insert: set[str] = set()
         self.stream_error: str | None = None
@@ -233,6 +260,7 @@ class FakeOllama(FakeServer):
         super()._restore_defaults()
         self.required_key = self._initial_key
         self.fim_text = "pass"
+        self.chat_text = "pass"
         self.models = default_ollama_models()
         self.no_insert = {"llama3.2:latest", "nomic-embed-text:latest"}
         self.stream_error = None
@@ -254,11 +282,12 @@ class FakeOllama(FakeServer):
 
     @staticmethod
     def _validate(method: str, path: str, raw: bytes, parsed: Any) -> list[str]:
-        if method != "POST" or path != GENERATE_PATH:
+        if method != "POST" or path not in (GENERATE_PATH, OLLAMA_CHAT_PATH):
             return []
         if raw and parsed is None:
             return ["body: invalid JSON"]
-        problems, unknown = _check_fields(parsed, _OLLAMA_GENERATE, required=("model",))
+        checks = _OLLAMA_GENERATE if path == GENERATE_PATH else _OLLAMA_CHAT
+        problems, unknown = _check_fields(parsed, checks, required=("model",))
         options = parsed.get("options") if isinstance(parsed, dict) else None
         if isinstance(options, dict):
             more, extra = _check_fields(options, _OLLAMA_OPTIONS, required=(), where="options.")
@@ -284,6 +313,8 @@ class FakeOllama(FakeServer):
             _send_json(handler, 200, {"models": copy.deepcopy(self.models)})
         elif method == "POST" and path == GENERATE_PATH:
             self._generate_answer(handler, record)
+        elif method == "POST" and path == OLLAMA_CHAT_PATH:
+            self._chat_answer(handler, record)
         else:
             _send(handler, 404, b"404 page not found", "text/plain")
 
@@ -352,6 +383,74 @@ class FakeOllama(FakeServer):
             events.append((0.0, line(final(""))))
         self._send_stream(handler, "application/x-ndjson", events)
 
+    def chat_requests(self) -> list[Recorded]:
+        """The ``POST /api/chat`` requests received, in order."""
+        return [r for r in self.requests if r.method == "POST" and r.path == OLLAMA_CHAT_PATH]
+
+    def _chat_answer(self, handler: _Handler, record: Recorded) -> None:
+        """``/api/chat`` as Ollama answers it: NDJSON ``{"message": {"role": "assistant",
+        "content": piece}, "done": false}`` lines, then one ``done: true`` line with the
+        counts (one JSON object when ``stream`` is false)."""
+        body = record.body
+        type_errors = [e for e in record.errors if "unknown field" not in e]
+        if body is None or type_errors:
+            _send_json(handler, 400, {"error": "; ".join(type_errors) or "invalid JSON"})
+            return
+        requested = body.get("model")
+        if not requested:
+            _send_json(handler, 400, {"error": "model is required"})
+            return
+        model = self._resolve(requested)
+        if model is None:
+            _send_json(handler, 404, {"error": f"model '{requested}' not found"})
+            return
+        if "embed" in model:
+            _send_json(handler, 400, {"error": f'"{requested}" does not support chat'})
+            return
+        options = body.get("options") or {}
+        pieces, reason = _cut(
+            _text(self.chat_text, body), _stops_of(options.get("stop")), options.get("num_predict")
+        )
+        prompt = "".join(str(m.get("content", "")) for m in body.get("messages") or [])
+        prompt_tokens = len(_pieces(prompt))
+
+        def message(content: str) -> dict[str, Any]:
+            return {"role": "assistant", "content": content}
+
+        def final(content: str) -> dict[str, Any]:
+            return {
+                "model": requested,
+                "created_at": _now(),
+                "message": message(content),
+                "done": True,
+                "done_reason": reason,
+                "total_duration": 1000,
+                "load_duration": 10,
+                "prompt_eval_count": prompt_tokens,
+                "prompt_eval_duration": 100,
+                "eval_count": len(pieces),
+                "eval_duration": 800,
+            }
+
+        if body.get("stream") is False:
+            if not self._generate(handler, len(pieces)):
+                return
+            _send_json(handler, 200, final("".join(pieces)))
+            return
+
+        def line(obj: dict[str, Any]) -> bytes:
+            return json.dumps(obj).encode() + b"\n"
+
+        lines = [
+            line(
+                {"model": requested, "created_at": _now(), "message": message(piece), "done": False}
+            )
+            for piece in pieces
+        ]
+        events = self._timed_pieces(lines)
+        events.append((0.0, line(final(""))))
+        self._send_stream(handler, "application/x-ndjson", events)
+
 
 # --------------------------------------------------------------------------------------------
 # OpenAI-compatible
@@ -375,6 +474,28 @@ _OPENAI_COMPLETIONS: Checks = {
     "logit_bias": lambda v: isinstance(v, dict),
     "user": lambda v: isinstance(v, str),
     "seed": _is_int,
+}
+_OPENAI_CHAT: Checks = {
+    "model": lambda v: isinstance(v, str),
+    "messages": lambda v: isinstance(v, list) and bool(v) and all(_is_chat_message(m) for m in v),
+    "max_tokens": _is_int,
+    "max_completion_tokens": _is_int,
+    "temperature": _is_number,
+    "top_p": _is_number,
+    "n": _is_int,
+    "stream": lambda v: isinstance(v, bool),
+    "stream_options": lambda v: isinstance(v, dict),
+    "stop": _is_stop,
+    "presence_penalty": _is_number,
+    "frequency_penalty": _is_number,
+    "logit_bias": lambda v: isinstance(v, dict),
+    "logprobs": lambda v: isinstance(v, bool),
+    "top_logprobs": _is_int,
+    "response_format": lambda v: isinstance(v, dict),
+    "seed": _is_int,
+    "tools": lambda v: isinstance(v, list),
+    "tool_choice": lambda v: isinstance(v, (str, dict)),
+    "user": lambda v: isinstance(v, str),
 }
 _LLAMACPP_INFILL: Checks = {
     "model": lambda v: isinstance(v, str),
@@ -446,6 +567,7 @@ class FakeOpenAI(FakeServer):
         self.required_key: str | None = required_key
         self.check_models = check_models
         self.fim_text: TextSource = "pass"
+        self.chat_text: TextSource = "pass"
         self.models: list[dict[str, Any]] = []
         self._restore_defaults()
 
@@ -455,6 +577,7 @@ class FakeOpenAI(FakeServer):
         self.required_key = self._initial["required_key"]
         self.check_models = bool(self._initial["check_models"])
         self.fim_text = "pass"
+        self.chat_text = "pass"
         self.models = default_openai_models()
 
     def _encode_error(self, body: Any, status: int) -> tuple[bytes, str]:
@@ -464,11 +587,13 @@ class FakeOpenAI(FakeServer):
 
     @staticmethod
     def _validate(method: str, path: str, raw: bytes, parsed: Any) -> list[str]:
-        if method != "POST" or path not in (OPENAI_COMPLETIONS_PATH, INFILL_PATH):
+        if method != "POST" or path not in (OPENAI_COMPLETIONS_PATH, INFILL_PATH, OPENAI_CHAT_PATH):
             return []
         if raw and parsed is None:
             return ["body: invalid JSON"]
-        if path == INFILL_PATH:
+        if path == OPENAI_CHAT_PATH:
+            problems, unknown = _check_fields(parsed, _OPENAI_CHAT, required=("model", "messages"))
+        elif path == INFILL_PATH:
             problems, unknown = _check_fields(parsed, _LLAMACPP_INFILL, required=())
         else:
             problems, unknown = _check_fields(
@@ -492,6 +617,8 @@ class FakeOpenAI(FakeServer):
             _send_json(handler, 200, {"status": "ok"})
         elif method == "POST" and path == OPENAI_COMPLETIONS_PATH:
             self._completions(handler, record)
+        elif method == "POST" and path == OPENAI_CHAT_PATH:
+            self._chat(handler, record)
         elif method == "POST" and path == INFILL_PATH and self.flavor == "llamacpp":
             self._infill(handler, record)
         else:
@@ -560,6 +687,76 @@ class FakeOpenAI(FakeServer):
 
         events = self._timed_pieces([event(completion(piece, None)) for piece in pieces])
         events.append((0.0, event(completion("", reason))))
+        events.append((0.0, b"data: [DONE]\n\n"))
+        self._send_stream(handler, "text/event-stream; charset=utf-8", events)
+
+    def chat_requests(self) -> list[Recorded]:
+        """The ``POST /v1/chat/completions`` requests received, in order."""
+        return [r for r in self.requests if r.method == "POST" and r.path == OPENAI_CHAT_PATH]
+
+    def _chat(self, handler: _Handler, record: Recorded) -> None:
+        """``/v1/chat/completions`` as OpenAI-compatible servers answer it: SSE chunks
+        ``{"object": "chat.completion.chunk", "choices": [{"delta": {"content": piece}}]}``,
+        a last chunk with ``finish_reason``, then ``data: [DONE]``."""
+        body = record.body
+        type_errors = [e for e in record.errors if "unknown field" not in e]
+        if body is None or type_errors:
+            message = "; ".join(type_errors) or "invalid JSON"
+            _send_json(handler, 400, _openai_error(message, 400))
+            return
+        model = body.get("model")
+        if self.check_models and not self._known(model):
+            error = _openai_error(f"The model `{model}` does not exist.", 404)
+            error["error"]["code"] = "model_not_found"
+            _send_json(handler, 404, error)
+            return
+        limit = body.get("max_tokens", body.get("max_completion_tokens"))
+        pieces, reason = _cut(_text(self.chat_text, body), _stops_of(body.get("stop")), limit)
+        prompt = "".join(str(m.get("content", "")) for m in body.get("messages") or [])
+        prompt_tokens = len(_pieces(prompt))
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
+        created = int(time.time())
+        if not record.stream:
+            if not self._generate(handler, len(pieces)):
+                return
+            answer = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(pieces)},
+                        "logprobs": None,
+                        "finish_reason": reason,
+                    }
+                ],
+                "usage": usage,
+            }
+            _send_json(handler, 200, answer)
+            return
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+            event = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+        data = [chunk({"role": "assistant", "content": ""}, None)]
+        data.extend(chunk({"content": piece}, None) for piece in pieces)
+        events = self._timed_pieces(data)
+        events.append((0.0, chunk({}, reason)))
         events.append((0.0, b"data: [DONE]\n\n"))
         self._send_stream(handler, "text/event-stream; charset=utf-8", events)
 

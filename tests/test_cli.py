@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from codestral_ls import __version__
+from tests.fake_backends import FakeOllama, FakeOpenAI
 from tests.fake_mistral import FakeMistral
 
 KEY = "cli-test-key-77"
@@ -133,3 +134,68 @@ def test_doctor_without_a_key() -> None:
     result = run(None, "doctor")
     assert result.returncode == 1
     assert "no key" in result.stdout
+
+
+# --- self-hosted backends: no key, the configured backend (issue 11) -------------------------
+
+
+def run_local(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``codestral-ls`` with no key at all and ``CODESTRAL_ENDPOINT`` at a local server."""
+    return run(None, *args, CODESTRAL_ENDPOINT=url, CODESTRAL_API_KEY="", MISTRAL_API_KEY="")
+
+
+def test_complete_through_ollama_without_a_key(source: Path) -> None:
+    with FakeOllama() as ollama:
+        ollama.fim_text = "th = os.getcwd()"
+        settings = '{"backend": "ollama", "model": "codestral:22b"}'
+        result = run_local(ollama.url, "complete", f"{source}:4:7", "--settings", settings)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "th = os.getcwd()\n"
+        [request] = ollama.fim_requests()
+        assert request.path == "/api/generate" and request.errors == []
+        assert request.body is not None and request.body["model"] == "codestral:22b"
+        assert request.body["prompt"] == "import os\n\ndef main():\n    pa"
+
+
+def test_complete_through_an_openai_compatible_server_without_a_key(source: Path) -> None:
+    with FakeOpenAI() as server:
+        server.fim_text = "th = 1"
+        settings = '{"model": "codestral-22b-v0.1"}'  # backend auto: the /v1 URL says openai
+        result = run_local(f"{server.url}/v1", "complete", f"{source}:4:7", "--settings", settings)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "th = 1\n"
+        [request] = server.fim_requests()
+        assert request.path == "/v1/completions" and request.errors == []
+
+
+def test_doctor_through_ollama_without_a_key() -> None:
+    with FakeOllama() as ollama:
+        ollama.fim_text = "a + b"
+        settings = '{"backend": "ollama", "model": "qwen2.5-coder"}'
+        result = run_local(ollama.url, "doctor", "--settings", settings)
+        assert result.returncode == 0, result.stdout
+        assert not [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+        assert "none needed by the ollama backend" in result.stdout
+        assert "codestral:22b" in result.stdout and "round trip" in result.stdout
+        assert [r.path for r in ollama.requests] == ["/api/tags", "/api/generate"]
+
+
+def test_doctor_through_an_openai_compatible_server_without_a_key() -> None:
+    with FakeOpenAI(flavor="llamacpp") as server:
+        server.fim_text = "a + b"
+        settings = '{"backend": "openai", "model": "codestral-22b-v0.1"}'
+        result = run_local(server.url, "doctor", "--settings", settings)
+        assert result.returncode == 0, result.stdout
+        assert not [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+        assert "'a + b'" in result.stdout
+        assert server.requests[0].path == "/v1/models"
+        assert [r.path for r in server.fim_requests()][-1] == "/infill"
+
+
+def test_doctor_names_a_model_ollama_does_not_have() -> None:
+    with FakeOllama() as ollama:
+        settings = '{"backend": "ollama", "model": "codestral-latest"}'
+        result = run_local(ollama.url, "doctor", "--settings", settings)
+        assert result.returncode == 1
+        fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+        assert any("codestral-latest" in line for line in fails)

@@ -38,33 +38,54 @@ def test_default_file_is_in_the_state_dir(tmp_path: Path) -> None:
     assert state.path == tmp_path / STATE_FILE_NAME
 
 
+MISTRAL = "https://codestral.mistral.ai"
+OLLAMA = "http://localhost:11434"
+
+
 def test_remember_then_read_back(tmp_path: Path) -> None:
     state = StateFile(tmp_path / "deep" / "dir" / "state.json")  # directories are created
     assert state.selected_models() == {}
-    state.remember_model("completion", "codestral-2508")
-    state.remember_model("chat", "mistral-large-latest")
+    state.remember_model(MISTRAL, "completion", "codestral-2508")
+    state.remember_model(MISTRAL, "chat", "mistral-large-latest")
+    state.remember_model(OLLAMA, "completion", "qwen2.5-coder:latest")
     again = StateFile(state.path)
     assert again.selected_models() == {
-        "completion": "codestral-2508",
-        "chat": "mistral-large-latest",
+        MISTRAL: {"completion": "codestral-2508", "chat": "mistral-large-latest"},
+        OLLAMA: {"completion": "qwen2.5-coder:latest"},
     }
     data = json.loads(state.path.read_text(encoding="utf-8"))
-    assert data["version"] == 1
+    assert data["version"] == 2
 
 
 def test_remember_keeps_other_content_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    path.write_text(json.dumps({"models": {"chat": "c1"}, "other": [1, 2]}), encoding="utf-8")
-    StateFile(path).remember_model("completion", "m1")
+    path.write_text(
+        json.dumps({"models": {MISTRAL: {"chat": "c1"}}, "other": [1, 2]}), encoding="utf-8"
+    )
+    StateFile(path).remember_model(MISTRAL, "completion", "m1")
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["models"] == {"chat": "c1", "completion": "m1"}
+    assert data["models"] == {MISTRAL: {"chat": "c1", "completion": "m1"}}
     assert data["other"] == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
+def test_version_1_choices_without_an_endpoint_are_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(
+        json.dumps({"version": 1, "models": {"completion": "codestral-2508"}}), encoding="utf-8"
+    )
+    with caplog.at_level(logging.WARNING, logger="codestral_ls.state"):
+        assert StateFile(path).selected_models() == {}
+    assert "without its endpoint" in caplog.text
+    StateFile(path).remember_model(OLLAMA, "completion", "qwen2.5-coder:latest")
+    assert StateFile(path).selected_models() == {OLLAMA: {"completion": "qwen2.5-coder:latest"}}
+
+
 def test_remember_rejects_unknown_kinds(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        StateFile(tmp_path / "s.json").remember_model("embedding", "m")
+        StateFile(tmp_path / "s.json").remember_model(MISTRAL, "embedding", "m")
 
 
 @pytest.mark.parametrize(
@@ -77,6 +98,9 @@ def test_remember_rejects_unknown_kinds(tmp_path: Path) -> None:
         '{"models": "codestral"}',
         '{"models": {"completion": 3, "chat": "has space"}}',
         '{"models": {"completion": ""}}',
+        '{"models": {"https://x": {"completion": 3, "chat": "has space"}}}',
+        '{"models": {"https://x": {"completion": ""}}}',
+        '{"models": {"https://x": "codestral"}}',
     ],
 )
 def test_corrupt_files_are_ignored(
@@ -101,8 +125,8 @@ def test_undecodable_file_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFi
 def test_a_corrupt_file_is_replaced_by_the_next_choice(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text("{broken", encoding="utf-8")
-    StateFile(path).remember_model("completion", "codestral-2508")
-    assert StateFile(path).selected_models() == {"completion": "codestral-2508"}
+    StateFile(path).remember_model(MISTRAL, "completion", "codestral-2508")
+    assert StateFile(path).selected_models() == {MISTRAL: {"completion": "codestral-2508"}}
 
 
 def test_a_directory_in_the_way_is_ignored_when_reading(tmp_path: Path) -> None:
@@ -110,20 +134,20 @@ def test_a_directory_in_the_way_is_ignored_when_reading(tmp_path: Path) -> None:
     path.mkdir()
     assert StateFile(path).selected_models() == {}
     with pytest.raises(OSError):
-        StateFile(path).remember_model("completion", "m")
+        StateFile(path).remember_model(MISTRAL, "completion", "m")
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions")
 def test_unwritable_directory_raises_and_keeps_the_old_file(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    StateFile(path).remember_model("completion", "first")
+    StateFile(path).remember_model(MISTRAL, "completion", "first")
     tmp_path.chmod(0o500)
     try:
         with pytest.raises(OSError):
-            StateFile(path).remember_model("completion", "second")
+            StateFile(path).remember_model(MISTRAL, "completion", "second")
     finally:
         tmp_path.chmod(0o700)
-    assert StateFile(path).selected_models() == {"completion": "first"}
+    assert StateFile(path).selected_models() == {MISTRAL: {"completion": "first"}}
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from codestral_ls.mistral import Completion, FimRequest, MistralClient
+from codestral_ls.mistral import ChatRequest, Completion, FimRequest, MistralClient
 from codestral_ls.mistral._http import make_http_client
 
 from .ollama import OllamaBackend
@@ -62,6 +62,9 @@ class FimBackend(Protocol):
     @property
     def endpoint(self) -> str: ...
 
+    @property
+    def has_key(self) -> bool: ...
+
     def configure(
         self,
         endpoint: str | None = None,
@@ -73,6 +76,10 @@ class FimBackend(Protocol):
 
     def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
         """Pieces of the completion; closing the generator early closes the HTTP response."""
+        ...
+
+    def chat_stream(self, req: ChatRequest) -> AsyncGenerator[str, None]:
+        """Pieces of a chat answer (code actions); closing early closes the HTTP response."""
         ...
 
     async def list_models(self) -> list[dict[str, Any]]:
@@ -128,9 +135,10 @@ def create_backend(
     endpoint: str,
     api_key: str | None,
     timeout: float,
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient | None,
 ) -> FimBackend:
-    """A backend of ``kind`` (``"auto"`` → :func:`detect_backend`) on the shared ``http``.
+    """A backend of ``kind`` (``"auto"`` → :func:`detect_backend`) on the shared ``http``
+    (None: a client of its own, closed by the backend's ``aclose()``).
 
     Raises ValueError for an unknown kind or an empty endpoint.
     """

@@ -7,6 +7,8 @@
 * Streaming answers are newline-delimited JSON objects (``{"response": "piece", "done":
   false}`` … ``{"done": true, "done_reason": "stop"}``); an error after the stream started
   arrives as a line ``{"error": "..."}``.
+* ``POST /api/chat`` (code actions) with ``messages``; the stream is NDJSON too, each line
+  carrying ``{"message": {"role": "assistant", "content": "piece"}, "done": false}``.
 * ``GET /api/tags`` lists the pulled models; they are turned into Mistral-shaped model cards.
 
 Ollama needs no key; one is sent (``Authorization: Bearer``) only when configured, for proxies.
@@ -15,13 +17,19 @@ Ollama needs no key; one is sent (``Authorization: Bearer``) only when configure
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
 import httpx
 
-from codestral_ls.mistral import BadRequestError, Completion, FimRequest, MistralError
+from codestral_ls.mistral import (
+    BadRequestError,
+    ChatRequest,
+    Completion,
+    FimRequest,
+    MistralError,
+)
 from codestral_ls.mistral._http import (
     HttpBackend,
     ResponseLines,
@@ -32,14 +40,17 @@ from codestral_ls.mistral._http import (
 from codestral_ls.mistral.errors import ProtocolError, ServerError, describe_error_body
 
 __all__ = [
+    "CHAT_PATH",
     "GENERATE_PATH",
     "TAGS_PATH",
     "OllamaBackend",
     "ollama_body",
+    "ollama_chat_body",
     "ollama_model_card",
 ]
 
 GENERATE_PATH = "/api/generate"
+CHAT_PATH = "/api/chat"
 TAGS_PATH = "/api/tags"
 
 #: Lower-case name fragments of model families whose Ollama templates fill in the middle.
@@ -162,6 +173,31 @@ def ollama_body(
     return body
 
 
+def ollama_chat_body(req: ChatRequest, *, keep_alive: str | int | None = None) -> dict[str, Any]:
+    """The ``/api/chat`` body for a chat request (sampling settings under ``options``)."""
+    body: dict[str, Any] = {
+        "model": req.model,
+        "messages": [message.to_dict() for message in req.messages],
+        "stream": True,
+    }
+    options: dict[str, Any] = {}
+    if req.max_tokens is not None:
+        options["num_predict"] = req.max_tokens
+    if req.temperature is not None:
+        options["temperature"] = req.temperature
+    if req.top_p is not None:
+        options["top_p"] = req.top_p
+    if req.stop:
+        options["stop"] = list(req.stop)
+    if req.random_seed is not None:
+        options["seed"] = req.random_seed
+    if options:
+        body["options"] = options
+    if keep_alive is not None:
+        body["keep_alive"] = keep_alive
+    return body
+
+
 def _usage(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     prompt = payload.get("prompt_eval_count")
     completion = payload.get("eval_count")
@@ -219,7 +255,29 @@ class OllamaBackend(HttpBackend):
     async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
         """Yield the completion text piece by piece as Ollama generates it."""
         body = self._body(req, stream=True)
-        async with self._stream(GENERATE_PATH, body, req.model, "application/x-ndjson") as response:
+        async with aclosing(
+            self._ndjson_pieces(GENERATE_PATH, body, req.model, _response_piece)
+        ) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def chat_stream(self, req: ChatRequest) -> AsyncGenerator[str, None]:
+        """Yield the chat answer piece by piece (``POST /api/chat``)."""
+        body = ollama_chat_body(req, keep_alive=self.keep_alive)
+        async with aclosing(
+            self._ndjson_pieces(CHAT_PATH, body, req.model, _message_piece)
+        ) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    async def _ndjson_pieces(
+        self,
+        path: str,
+        body: dict[str, Any],
+        model: str | None,
+        piece_of: Callable[[dict[str, Any]], Any],
+    ) -> AsyncGenerator[str, None]:
+        async with self._stream(path, body, model, "application/x-ndjson") as response:
             host, status = self._host_of(response), response.status_code
             lines = ResponseLines(response)
             async with aclosing(lines.lines()) as source:
@@ -227,7 +285,7 @@ class OllamaBackend(HttpBackend):
                     if not line.strip():
                         continue
                     event = self._event(line, host, status)
-                    piece = event.get("response")
+                    piece = piece_of(event)
                     if isinstance(piece, str) and piece:
                         yield piece
                     if event.get("done") is True:
@@ -288,5 +346,19 @@ class OllamaBackend(HttpBackend):
     @staticmethod
     def _event(line: str, host: str, status: int) -> dict[str, Any]:
         return stream_event(
-            line, host, status, is_error=lambda event: "error" in event and "response" not in event
+            line,
+            host,
+            status,
+            is_error=lambda event: (
+                "error" in event and "response" not in event and "message" not in event
+            ),
         )
+
+
+def _response_piece(event: dict[str, Any]) -> Any:
+    return event.get("response")
+
+
+def _message_piece(event: dict[str, Any]) -> Any:
+    message = event.get("message")
+    return message.get("content") if isinstance(message, dict) else None

@@ -10,6 +10,8 @@ Ollama's ``/v1``, vLLM, DeepSeek-style APIs).
   the first request with a suffix is refused that way, the backend tries llama.cpp's
   ``/infill`` once; if it exists, FIM goes there from then on (for this endpoint), otherwise the
   error says in one sentence that the server cannot fill in the middle.
+* ``POST /v1/chat/completions`` (code actions) with ``messages``, streamed as SSE chunks
+  ``{"choices": [{"delta": {"content": "piece"}}]}`` ending with ``data: [DONE]``.
 * ``GET /v1/models`` → Mistral-shaped model cards (FIM and chat assumed for every model but
   embedding models: the server, not the listing, knows).
 
@@ -25,7 +27,13 @@ from typing import Any, ClassVar
 
 import httpx
 
-from codestral_ls.mistral import BadRequestError, Completion, FimRequest, MistralError
+from codestral_ls.mistral import (
+    BadRequestError,
+    ChatRequest,
+    Completion,
+    FimRequest,
+    MistralError,
+)
 from codestral_ls.mistral._http import (
     HttpBackend,
     ResponseLines,
@@ -46,16 +54,19 @@ from codestral_ls.mistral.errors import (
 )
 
 __all__ = [
+    "CHAT_PATH",
     "COMPLETIONS_PATH",
     "INFILL_PATH",
     "MODELS_PATH",
     "OpenAICompatBackend",
+    "chat_body",
     "completions_body",
     "infill_body",
     "openai_model_card",
 ]
 
 COMPLETIONS_PATH = "/v1/completions"
+CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 INFILL_PATH = "/infill"
 
@@ -111,6 +122,26 @@ def completions_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
         body["suffix"] = req.suffix or "\n"
     body.update(sampling_fields(req, max_tokens="max_tokens"))
     body["stream"] = stream
+    return body
+
+
+def chat_body(req: ChatRequest) -> dict[str, Any]:
+    """The ``/v1/chat/completions`` body: the OpenAI fields (``seed``, not ``random_seed``)."""
+    body: dict[str, Any] = {
+        "model": req.model,
+        "messages": [message.to_dict() for message in req.messages],
+    }
+    if req.max_tokens is not None:
+        body["max_tokens"] = req.max_tokens
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.random_seed is not None:
+        body["seed"] = req.random_seed
+    body["stream"] = True
     return body
 
 
@@ -220,6 +251,19 @@ class OpenAICompatBackend(HttpBackend):
             return
         async with aclosing(self._infill_stream(req, rejection=rejection)) as pieces:
             async for piece in pieces:
+                yield piece
+
+    async def chat_stream(self, req: ChatRequest) -> AsyncGenerator[str, None]:
+        """Yield the chat answer piece by piece (``POST /v1/chat/completions``)."""
+        pieces = self._sse_pieces(
+            CHAT_PATH,
+            chat_body(req),
+            req.model,
+            lambda data, host, status: self._choice_text(self._event(data, host, status)),
+            lambda payload, host, status: self._completion(payload, host, status).text,
+        )
+        async with aclosing(pieces) as stream:
+            async for piece in stream:
                 yield piece
 
     async def list_models(self) -> list[dict[str, Any]]:

@@ -442,7 +442,7 @@ class CodeActions:
             )
         if ls.engine.connection.problem:
             return self._fail("insecure", ls.engine.connection.problem, types.MessageType.Error)
-        if not ls.mistral.has_key:
+        if ls.backend.requires_key and not ls.backend.has_key:
             return self._fail("no-key", NO_KEY_MESSAGE)
 
         contents = _Contents(document)
@@ -558,7 +558,7 @@ class CodeActions:
 
         async def collect() -> None:
             lines = 0
-            async with aclosing(ls.mistral.chat_stream(chat)) as pieces:
+            async with aclosing(ls.backend.chat_stream(chat)) as pieces:
                 async for piece in pieces:
                     parts.append(piece)
                     if token is not None and "\n" in piece:

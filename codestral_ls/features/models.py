@@ -93,6 +93,24 @@ class ModelsFeature:
         self.ls.status.update(state, message, extra)
         self.check_deprecations()
 
+    def check_remembered(self, catalog: Catalog) -> None:
+        """Drop a remembered choice the endpoint does not list (one message each)."""
+        ls = self.ls
+        if ls.catalog.current is not catalog:
+            return  # a catalog of an endpoint no longer in use
+        endpoint = ls.backend.endpoint
+        for kind, model in list(ls.selected_models.get(endpoint, {}).items()):
+            if ls.pinned_model_setting(kind) is not None or catalog.find(model) is not None:
+                continue
+            ls.forget_model(kind)
+            logger.info("remembered %s model %s is not offered by %s", kind, model, endpoint)
+            ls.notifier.once(
+                f"remembered:{endpoint}:{kind}:{model}",
+                f"codestral-ls: the {_WHAT[kind]} model '{model}' chosen earlier is not offered "
+                f"by {host_of(ls)}; using '{current_model(ls, kind)}' instead.",
+                types.MessageType.Warning,
+            )
+
     def check_deprecations(self, catalog: Catalog | None = None) -> None:
         """Warn once per deprecated model in use (by completions or chat)."""
         catalog = catalog if catalog is not None else self.ls.catalog.current
@@ -282,7 +300,7 @@ class ModelsFeature:
         state_file = self.state_file or StateFile.default(os.environ)
         self.state_file = state_file
         try:
-            state_file.remember_model(kind, model)
+            state_file.remember_model(self.ls.backend.endpoint, kind, model)
         except OSError as error:
             logger.warning("could not write %s: %s", state_file.path, error)
             self.ls.notifier.once(
@@ -304,6 +322,7 @@ class ModelsFeature:
 def register(ls: CodestralLanguageServer) -> None:
     feature = ModelsFeature(ls)
     ls.catalog.progress = feature.progress
+    ls.catalog.listeners.append(feature.check_remembered)
     ls.catalog.listeners.append(feature.check_deprecations)
     ls.engine.on_state = feature.on_state
     ls.initialize_hooks.append(feature.on_initialize)

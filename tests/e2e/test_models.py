@@ -193,7 +193,7 @@ async def test_picker_offers_fim_models_and_the_choice_applies_to_the_next_reque
     assert await complete_model(session, fake) == "codestral-2508"
 
     saved = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
-    assert saved["models"] == {"completion": "codestral-2508"}
+    assert saved["models"] == {fake.url: {"completion": "codestral-2508"}}
 
 
 async def test_chat_picker_offers_chat_models_and_dismissal_changes_nothing(
@@ -230,9 +230,8 @@ async def test_a_pinned_setting_wins_and_the_command_says_so(
     start: Starter, fake: FakeMistral, tmp_path: Path
 ) -> None:
     # A choice remembered from an earlier run does not override the setting either.
-    (tmp_path / "state.json").write_text(
-        json.dumps({"version": 1, "models": {"completion": "codestral-2405"}}), encoding="utf-8"
-    )
+    remembered = {"version": 2, "models": {fake.url: {"completion": "codestral-2405"}}}
+    (tmp_path / "state.json").write_text(json.dumps(remembered), encoding="utf-8")
     session = await start({"model": "codestral-2508"}, env=state_env(tmp_path))
     offered = answer_questions(session, "codestral-2405")
     session.open(URI, TEXT)
@@ -251,7 +250,7 @@ async def test_a_pinned_setting_wins_and_the_command_says_so(
     assert pinned and "codestral-2508" in pinned[0]
     assert await complete_model(session, fake) == "codestral-2508"
     saved = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
-    assert saved["models"] == {"completion": "codestral-2405"}  # untouched
+    assert saved == remembered  # untouched
 
 
 async def test_unknown_or_incapable_models_are_refused(
@@ -289,7 +288,7 @@ async def test_corrupt_state_file_is_ignored(
     result = await command(session, "codestral.selectModel", {"model": "codestral-2508"})
     assert result["persisted"] is True
     assert json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))["models"] == {
-        "completion": "codestral-2508"
+        fake.url: {"completion": "codestral-2508"}
     }
 
 
