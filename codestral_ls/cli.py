@@ -20,11 +20,12 @@ from typing import Any
 from lsprotocol import types
 
 from . import __version__
-from .backends import FimBackend, create_backend
+from .backends import Backend, create_backend
+from .backends.errors import BackendError
 from .documents import Document
 from .engine import CompletionEngine
 from .logs import configure_logging
-from .mistral import FimRequest, MistralError
+from .mistral import FimRequest
 from .notify import Notifier
 from .settings import Connection, Environment, Settings, parse_settings, resolve_connection
 
@@ -178,7 +179,7 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
     try:
         try:
             cards = await client.list_models()
-        except MistralError as error:
+        except BackendError as error:
             report(False, "endpoint", f"{connection.endpoint}: {error.message}")
             return 1
         report(True, "endpoint", f"{connection.endpoint} listed its models ({client.kind})")
@@ -209,7 +210,7 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
         try:
             async with aclosing(client.fim_stream(request)) as pieces:
                 text = "".join([piece async for piece in pieces])
-        except MistralError as error:
+        except BackendError as error:
             report(False, "fim", error.message)
         else:
             elapsed = (time.perf_counter() - started) * 1000
@@ -219,7 +220,7 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
     return 1 if failed else 0
 
 
-def _backend(settings: Settings, connection: Connection) -> FimBackend:
+def _backend(settings: Settings, connection: Connection) -> Backend:
     """The backend the settings name (``auto``: guessed from the endpoint), with its own
     HTTP client."""
     return create_backend(

@@ -31,20 +31,20 @@ from typing import Any
 from cachetools import TTLCache
 from lsprotocol import types
 
-from .backends import FimBackend
-from .breaker import Breaker, retry_delay
-from .context import FimContext, build_fim_request, extract_context, prompt_budget
-from .documents import Cursor, Document, line_content
-from .mistral import (
+from .backends import Backend
+from .backends.errors import (
     AuthenticationError,
+    BackendError,
     BadRequestError,
-    FimRequest,
-    MistralError,
     NetworkError,
     RateLimitedError,
     ServerError,
     UpstreamTimeout,
 )
+from .breaker import Breaker, retry_delay
+from .context import FimContext, build_fim_request, extract_context, prompt_budget
+from .documents import Cursor, Document, line_content
+from .mistral import FimRequest
 from .notify import Notifier
 from .postprocess import block_body_indent, block_end_index, postprocess
 from .privacy import is_excluded
@@ -206,7 +206,7 @@ class CompletionEngine:
 
     def __init__(
         self,
-        client: FimBackend,
+        client: Backend,
         notifier: Notifier,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -269,7 +269,7 @@ class CompletionEngine:
         if connection.api_key:
             self.notifier.resolve("no-key")
 
-    def use_backend(self, client: FimBackend) -> None:
+    def use_backend(self, client: Backend) -> None:
         """Send requests to ``client`` from now on (requests under way finish where they are)."""
         if client is self.client:
             return
@@ -508,7 +508,7 @@ class CompletionEngine:
                     ),
                     settings,
                 )
-            except MistralError as error:
+            except BackendError as error:
                 self._report(error, settings)
             else:
                 self.breaker.success()
@@ -571,7 +571,7 @@ class CompletionEngine:
                     break
         return flight.streamed
 
-    def _report(self, error: MistralError, settings: Settings) -> None:
+    def _report(self, error: BackendError, settings: Settings) -> None:
         """Pause and tell the user, once per episode, about an upstream failure."""
         logger.info("completion failed: %s", error.message)
         if isinstance(error, AuthenticationError):

@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
-from .backends import FimBackend, create_backend, detect_backend, make_http_client
+from .backends import Backend, create_backend, detect_backend, make_http_client
 from .catalog import CatalogService, source_key
 from .documents import DocumentStore
 from .engine import CompletionEngine
@@ -138,7 +138,7 @@ class CodestralLanguageServer(LanguageServer):
         #: The one HTTP client (connection pool) every request of this server goes through.
         self.http = make_http_client()
         #: Where completions, chat (code actions) and the model list go.
-        self.backend: FimBackend = create_backend(
+        self.backend: Backend = create_backend(
             self.settings.backend,
             endpoint=connection.endpoint,
             api_key=connection.api_key,

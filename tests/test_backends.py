@@ -13,25 +13,25 @@ import pytest
 
 from codestral_ls import __version__
 from codestral_ls.backends import (
-    FimBackend,
+    Backend,
     OllamaBackend,
     OpenAICompatBackend,
     create_backend,
     detect_backend,
     make_http_client,
 )
-from codestral_ls.backends.ollama import fim_and_chat, ollama_body
-from codestral_ls.backends.openai_compat import completions_body, infill_body
-from codestral_ls.mistral import (
+from codestral_ls.backends.errors import (
     AuthenticationError,
     BadRequestError,
-    FimRequest,
-    MistralClient,
     NetworkError,
     ProtocolError,
     ServerError,
     UpstreamTimeout,
 )
+from codestral_ls.backends.mistral import MistralClient
+from codestral_ls.backends.ollama import fim_and_chat, ollama_body
+from codestral_ls.backends.openai_compat import completions_body, infill_body
+from codestral_ls.mistral import FimRequest
 from tests.fake_backends import GENERATE_PATH, INFILL_PATH, FakeOllama, FakeOpenAI
 from tests.fake_mistral import FakeMistral
 
@@ -102,7 +102,7 @@ def _full(model: str) -> FimRequest:
     )
 
 
-async def _collect(backend: FimBackend, req: FimRequest) -> list[str]:
+async def _collect(backend: Backend, req: FimRequest) -> list[str]:
     return [piece async for piece in backend.fim_stream(req)]
 
 
@@ -370,17 +370,15 @@ async def test_ollama_timeout(ollama: OllamaBackend, ollama_fake: FakeOllama) ->
         gate.set()
 
 
-async def test_ollama_endpoint_forms_and_warm_up(ollama_fake: FakeOllama) -> None:
+async def test_ollama_endpoint_forms_and_own_client(ollama_fake: FakeOllama) -> None:
     assert OllamaBackend("localhost:11434/").endpoint == "http://localhost:11434"
     assert OllamaBackend("http://gpu-box:11434/api/").endpoint == "http://gpu-box:11434"
     assert OllamaBackend("https://ollama.example/v1").endpoint == "https://ollama.example"
     with pytest.raises(ValueError):
         OllamaBackend(" ")
     async with OllamaBackend(ollama_fake.url + "/api") as backend:
-        await backend.warm_up()
-        assert ollama_fake.requests[0].method == "GET"
-        assert ollama_fake.requests[0].path == "/"
         await backend.fim(FimRequest(OLLAMA_MODEL, "x"))
+        assert ollama_fake.requests[0].path == "/api/generate"
         assert ollama_fake.connections_opened == 1
     assert backend.http.is_closed  # it made its own client, so it closed it
 
@@ -726,7 +724,7 @@ async def test_create_backend_kinds(http: httpx.AsyncClient) -> None:
     assert isinstance(openai, OpenAICompatBackend)
     assert isinstance(auto, OpenAICompatBackend)
     for backend in (mistral, ollama, openai, auto):
-        assert isinstance(backend, FimBackend)
+        assert isinstance(backend, Backend)
     assert [(b.kind, b.requires_key) for b in (mistral, ollama, openai)] == [
         ("mistral", True),
         ("ollama", False),

@@ -8,10 +8,12 @@ from collections.abc import AsyncGenerator
 import pytest
 from lsprotocol import types
 
+from codestral_ls.backends.errors import RateLimitedError, ServerError
+from codestral_ls.backends.http import Completion
 from codestral_ls.breaker import Breaker
 from codestral_ls.documents import Cursor, Document
 from codestral_ls.engine import CompletionEngine, View, text_key
-from codestral_ls.mistral import Completion, FimRequest, RateLimitedError, ServerError
+from codestral_ls.mistral import FimRequest
 from codestral_ls.notify import Notifier
 from codestral_ls.settings import Connection, Settings
 

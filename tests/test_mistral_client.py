@@ -13,21 +13,18 @@ import httpx
 import pytest
 
 from codestral_ls import __version__
-from codestral_ls.mistral import (
+from codestral_ls.backends.errors import (
     AuthenticationError,
+    BackendError,
     BadRequestError,
-    ChatMessage,
-    ChatRequest,
-    EmbeddingRequest,
-    FimRequest,
-    MistralClient,
-    MistralError,
     NetworkError,
     ProtocolError,
     RateLimitedError,
     ServerError,
     UpstreamTimeout,
 )
+from codestral_ls.backends.mistral import MistralClient
+from codestral_ls.mistral import ChatMessage, ChatRequest, EmbeddingRequest, FimRequest
 from tests.fake_mistral import FakeMistral, validate_request
 
 KEY = "sk-test-SECRET-0123456789"
@@ -308,36 +305,6 @@ async def test_sequential_calls_reuse_one_connection(
     assert fake.streams_aborted == 0
 
 
-async def test_warm_up_opens_the_connection_used_later(
-    client: MistralClient, fake: FakeMistral
-) -> None:
-    await client.warm_up()
-    assert fake.connections_opened == 1
-    assert fake.requests[0].method == "GET"
-    assert "authorization" not in fake.requests[0].headers
-    await client.fim(FimRequest(MODEL, "x"))
-    assert fake.connections_opened == 1
-
-
-async def test_warm_up_swallows_errors_but_not_cancellation() -> None:
-    async with MistralClient(f"http://127.0.0.1:{_closed_port()}", KEY) as mistral:
-        await mistral.warm_up()  # connection refused: ignored
-
-    entered = asyncio.Event()
-
-    async def hang(request: httpx.Request) -> httpx.Response:
-        entered.set()
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    async with _mock_client(hang) as mistral:
-        task = asyncio.create_task(mistral.warm_up())
-        await asyncio.wait_for(entered.wait(), 5)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-
 # --------------------------------------------------------------------------- errors over the wire
 
 
@@ -388,7 +355,7 @@ async def test_error_statuses_map_through_the_wire(
     status: int,
     body: Any,
     headers: dict[str, str] | None,
-    cls: type[MistralError],
+    cls: type[BackendError],
     needles: list[str],
     streaming: bool,
 ) -> None:
@@ -629,7 +596,7 @@ async def test_list_models_accepts_a_bare_list() -> None:
         (httpx.PoolTimeout("timed out"), UpstreamTimeout),
     ],
 )
-async def test_transport_exceptions_are_mapped(exc: Exception, cls: type[MistralError]) -> None:
+async def test_transport_exceptions_are_mapped(exc: Exception, cls: type[BackendError]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc
 
@@ -659,7 +626,7 @@ async def test_redirect_is_not_followed() -> None:
         return httpx.Response(301, headers={"Location": "https://elsewhere.example/"})
 
     async with _mock_client(handler) as m:
-        with pytest.raises(MistralError) as info:
+        with pytest.raises(BackendError) as info:
             await m.fim(FimRequest(MODEL, "x"))
     assert info.value.status == 301
 

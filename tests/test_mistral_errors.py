@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from codestral_ls.mistral import (
+from codestral_ls.backends.errors import (
     AuthenticationError,
+    BackendError,
     BadRequestError,
-    MistralError,
     NetworkError,
     ProtocolError,
     RateLimitedError,
@@ -21,6 +21,7 @@ from codestral_ls.mistral import (
     error_from_response,
     parse_retry_after,
 )
+from codestral_ls.backends.mistral import mistral_error
 
 KEY = "sk-test-SECRET-0123456789"
 ENDPOINT = "https://codestral.mistral.ai"
@@ -192,18 +193,18 @@ def test_describe_redacts_bearer_tokens() -> None:
         (504, ServerError),
     ],
 )
-def test_status_maps_to_class(status: int, cls: type[MistralError]) -> None:
+def test_status_maps_to_class(status: int, cls: type[BackendError]) -> None:
     err = error_from_response(status, {}, b"", endpoint=ENDPOINT, model="codestral-latest")
     assert type(err) is cls
     assert err.status == status
-    assert isinstance(err, MistralError)
+    assert isinstance(err, BackendError)
     assert err.message and "\n" not in err.message
     assert str(err) == err.message
 
 
 def test_unexpected_status_is_base_class() -> None:
     err = error_from_response(302, {"Location": "/x"}, b"", endpoint=ENDPOINT, model=None)
-    assert type(err) is MistralError
+    assert type(err) is BackendError
     assert "302" in err.message
 
 
@@ -218,13 +219,23 @@ def test_class_hierarchy() -> None:
         NetworkError,
         ProtocolError,
     ):
-        assert issubclass(cls, MistralError)
+        assert issubclass(cls, BackendError)
+
+
+def mistral_error_from_response(
+    status: int, body: bytes, *, endpoint: str, key_sent: bool = True
+) -> BackendError:
+    """What the Mistral backend raises: the generic error in Mistral's terms."""
+    generic = error_from_response(
+        status, {}, body, endpoint=endpoint, model="codestral-latest", key_sent=key_sent
+    )
+    return mistral_error(generic, body, endpoint=endpoint, key_sent=key_sent)
 
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_auth_message_names_host_and_key_difference(status: int) -> None:
     body = _json({"message": "Unauthorized", "request_id": "r1"})
-    err = error_from_response(status, {}, body, endpoint=ENDPOINT + "/", model="codestral-latest")
+    err = mistral_error_from_response(status, body, endpoint=ENDPOINT + "/")
     assert isinstance(err, AuthenticationError)
     assert "rejected by codestral.mistral.ai" in err.message
     assert "codestral.mistral.ai and api.mistral.ai are different" in err.message
@@ -232,11 +243,20 @@ def test_auth_message_names_host_and_key_difference(status: int) -> None:
 
 
 def test_auth_message_without_key() -> None:
-    err = error_from_response(
-        401, {}, b"", endpoint="https://api.mistral.ai", model=None, key_sent=False
-    )
+    err = mistral_error_from_response(401, b"", endpoint="https://api.mistral.ai", key_sent=False)
     assert "No API key" in err.message
     assert "api.mistral.ai" in err.message
+
+
+@pytest.mark.parametrize("key_sent", [True, False])
+def test_generic_auth_message_fits_any_server(key_sent: bool) -> None:
+    err = error_from_response(
+        401, {}, b"", endpoint="http://127.0.0.1:8080", model=None, key_sent=key_sent
+    )
+    assert isinstance(err, AuthenticationError)
+    assert "127.0.0.1:8080" in err.message
+    assert "mistral.ai" not in err.message
+    assert ("rejected the API key" if key_sent else "requires an API key") in err.message
 
 
 def test_host_includes_explicit_port() -> None:

@@ -1,15 +1,20 @@
-"""Completion backends: where fill-in-the-middle requests go.
+"""Backends: where completions, chat and model lists go, behind one interface.
 
-The completion engine talks to one :class:`FimBackend` and does not know which kind it is:
+Every feature (inline completions, code actions, the model picker, ``complete``, ``doctor``)
+talks to one :class:`Backend` and does not know which kind it is:
 
-* ``"mistral"`` - :class:`~codestral_ls.mistral.MistralClient`: Mistral's hosted API
+* ``"mistral"`` - :class:`~codestral_ls.backends.mistral.MistralClient`: Mistral's hosted API
   (``codestral.mistral.ai`` / ``api.mistral.ai``) or anything speaking
   ``/v1/fim/completions``.  Needs a key.
 * ``"ollama"`` - :class:`~codestral_ls.backends.ollama.OllamaBackend`: Ollama's native
-  ``/api/generate`` with ``suffix``.  No key.
+  ``/api/generate`` with ``suffix``, ``/api/chat`` and ``/api/tags``.  No key.
 * ``"openai"`` - :class:`~codestral_ls.backends.openai_compat.OpenAICompatBackend`:
   ``/v1/completions`` with ``suffix`` (llama.cpp's llama-server via its ``/infill``, LM Studio,
-  Ollama's ``/v1``, vLLM…).  Key optional.
+  Ollama's ``/v1``, vLLM…), ``/v1/chat/completions`` and ``/v1/models``.  Key optional.
+
+Beneath them, :mod:`~codestral_ls.backends.http` is the one HTTP layer (pooled client, error
+mapping, key scrubbing, the SSE/NDJSON reader); :mod:`~codestral_ls.backends.errors` the neutral
+error type :class:`~codestral_ls.backends.errors.BackendError` and its subclasses.
 
 :func:`create_backend` builds one on a shared :class:`httpx.AsyncClient` made by
 :func:`make_http_client` (one connection pool for the process; the owner closes it, a backend's
@@ -24,15 +29,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from codestral_ls.mistral import ChatRequest, Completion, FimRequest, MistralClient
-from codestral_ls.mistral._http import make_http_client
+from codestral_ls.mistral import ChatRequest, FimRequest
 
+from .errors import BackendError
+from .http import make_http_client
+from .mistral import MistralClient
 from .ollama import OllamaBackend
 from .openai_compat import OpenAICompatBackend
 
 __all__ = [
     "BACKEND_KINDS",
-    "FimBackend",
+    "Backend",
+    "BackendError",
+    "MistralClient",
     "OllamaBackend",
     "OpenAICompatBackend",
     "create_backend",
@@ -49,11 +58,12 @@ OPENAI_PORTS = frozenset({8080, 1234, 8000})
 
 
 @runtime_checkable
-class FimBackend(Protocol):
-    """What the completion engine needs from a backend.
+class Backend(Protocol):
+    """What every feature needs from a backend: stream FIM, stream chat, list models.
 
-    Every failure is a :class:`~codestral_ls.mistral.MistralError` subclass with a one-sentence
-    ``.message`` that never contains the key; :class:`asyncio.CancelledError` propagates.
+    Every failure is a :class:`~codestral_ls.backends.errors.BackendError` subclass with a
+    one-sentence ``.message`` that never contains the key; :class:`asyncio.CancelledError`
+    propagates.
     """
 
     kind: str  # "mistral" | "ollama" | "openai"
@@ -72,8 +82,6 @@ class FimBackend(Protocol):
         timeout: float | None = None,
     ) -> None: ...
 
-    async def fim(self, req: FimRequest) -> Completion: ...
-
     def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
         """Pieces of the completion; closing the generator early closes the HTTP response."""
         ...
@@ -87,8 +95,6 @@ class FimBackend(Protocol):
         (``completion_fim``, ``completion_chat``), ``max_context_length`` (int or None),
         ``deprecation``."""
         ...
-
-    async def warm_up(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -136,7 +142,7 @@ def create_backend(
     api_key: str | None,
     timeout: float,
     http: httpx.AsyncClient | None,
-) -> FimBackend:
+) -> Backend:
     """A backend of ``kind`` (``"auto"`` → :func:`detect_backend`) on the shared ``http``
     (None: a client of its own, closed by the backend's ``aclose()``).
 

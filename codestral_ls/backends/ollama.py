@@ -19,25 +19,21 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from codestral_ls.mistral import (
-    BadRequestError,
-    ChatRequest,
+from codestral_ls.mistral import ChatRequest, FimRequest
+
+from .errors import BackendError, BadRequestError, ProtocolError, ServerError, describe_error_body
+from .http import (
     Completion,
-    FimRequest,
-    MistralError,
-)
-from codestral_ls.mistral._http import (
+    EventStream,
     HttpBackend,
-    ResponseLines,
     normalize_base_url,
     sampling_fields,
     stream_event,
 )
-from codestral_ls.mistral.errors import ProtocolError, ServerError, describe_error_body
 
 __all__ = [
     "CHAT_PATH",
@@ -221,7 +217,6 @@ class OllamaBackend(HttpBackend):
 
     kind = "ollama"
     requires_key = False
-    warm_up_path: ClassVar[str] = "/"  # Ollama answers "Ollama is running"
 
     def __init__(
         self,
@@ -279,17 +274,15 @@ class OllamaBackend(HttpBackend):
     ) -> AsyncGenerator[str, None]:
         async with self._stream(path, body, model, "application/x-ndjson") as response:
             host, status = self._host_of(response), response.status_code
-            lines = ResponseLines(response)
-            async with aclosing(lines.lines()) as source:
+            stream = EventStream(response, "ndjson")
+            async with aclosing(stream.data()) as source:
                 async for line in source:
-                    if not line.strip():
-                        continue
                     event = self._event(line, host, status)
                     piece = piece_of(event)
                     if isinstance(piece, str) and piece:
                         yield piece
                     if event.get("done") is True:
-                        lines.finish()  # drain to the end so the connection is reused
+                        stream.finish()  # drain to the end so the connection is reused
 
     async def list_models(self) -> list[dict[str, Any]]:
         """Mistral-shaped cards for the models pulled into this Ollama (``/api/tags``)."""
@@ -310,7 +303,7 @@ class OllamaBackend(HttpBackend):
 
     def _error(
         self, response: httpx.Response, endpoint: str, model: str | None, key_sent: bool
-    ) -> MistralError:
+    ) -> BackendError:
         error = super()._error(response, endpoint, model, key_sent)
         if not isinstance(error, BadRequestError) or not model:
             return error

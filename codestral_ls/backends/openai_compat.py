@@ -23,34 +23,31 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from codestral_ls.mistral import (
+from codestral_ls.mistral import ChatRequest, FimRequest
+
+from .errors import (
+    BackendError,
     BadRequestError,
-    ChatRequest,
-    Completion,
-    FimRequest,
-    MistralError,
+    ProtocolError,
+    ServerError,
+    describe_error_body,
+    endpoint_host,
 )
-from codestral_ls.mistral._http import (
+from .http import (
+    Completion,
+    EventStream,
     HttpBackend,
-    ResponseLines,
+    completion_from,
     content_text,
     first_choice,
     is_error_payload,
     normalize_base_url,
     sampling_fields,
-    sse_data,
     stream_event,
-)
-from codestral_ls.mistral.client import completion_from
-from codestral_ls.mistral.errors import (
-    ProtocolError,
-    ServerError,
-    describe_error_body,
-    endpoint_host,
 )
 
 __all__ = [
@@ -157,7 +154,7 @@ def infill_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
     return body
 
 
-def _rejects_suffix(error: MistralError, req: FimRequest) -> bool:
+def _rejects_suffix(error: BackendError, req: FimRequest) -> bool:
     """Whether ``error`` is a server refusing the ``suffix`` field (llama.cpp, vLLM)."""
     if req.suffix is None or isinstance(error, ProtocolError):
         return False
@@ -172,7 +169,6 @@ class OpenAICompatBackend(HttpBackend):
 
     kind = "openai"
     requires_key = False
-    warm_up_path: ClassVar[str] = MODELS_PATH
 
     def __init__(
         self,
@@ -199,7 +195,7 @@ class OpenAICompatBackend(HttpBackend):
         the current endpoint."""
         return self._routes.get(self._endpoint)
 
-    def _should_probe(self, error: MistralError, req: FimRequest, endpoint: str) -> bool:
+    def _should_probe(self, error: BackendError, req: FimRequest, endpoint: str) -> bool:
         """Whether ``error`` calls for trying ``/infill``; raises the "no FIM" error when
         the endpoint is already known to have none."""
         if not _rejects_suffix(error, req):
@@ -218,7 +214,7 @@ class OpenAICompatBackend(HttpBackend):
             payload, host, status = await self._request_json(
                 "POST", COMPLETIONS_PATH, completions_body(req, stream=False), req.model
             )
-        except MistralError as error:
+        except BackendError as error:
             if not self._should_probe(error, req, endpoint):
                 raise
             return await self._infill_instead(req, error, endpoint)
@@ -234,14 +230,14 @@ class OpenAICompatBackend(HttpBackend):
                 async for piece in pieces:
                     yield piece
             return
-        rejection: MistralError | None = None
+        rejection: BackendError | None = None
         started = False
         try:
             async with aclosing(self._completions_stream(req)) as pieces:
                 async for piece in pieces:
                     started = True
                     yield piece
-        except MistralError as error:
+        except BackendError as error:
             if started or not self._should_probe(error, req, endpoint):
                 raise
             rejection = error
@@ -308,7 +304,7 @@ class OpenAICompatBackend(HttpBackend):
 
     # ------------------------------------------------------------------ llama.cpp /infill
 
-    def _no_fim(self, rejection: MistralError, req: FimRequest, endpoint: str) -> BadRequestError:
+    def _no_fim(self, rejection: BackendError, req: FimRequest, endpoint: str) -> BadRequestError:
         host = endpoint_host(endpoint)
         detail = getattr(rejection, "detail", "") or rejection.message
         return BadRequestError(
@@ -322,8 +318,8 @@ class OpenAICompatBackend(HttpBackend):
         )
 
     def _probe_failed(
-        self, error: MistralError, rejection: MistralError, req: FimRequest, endpoint: str
-    ) -> MistralError:
+        self, error: BackendError, rejection: BackendError, req: FimRequest, endpoint: str
+    ) -> BackendError:
         """What to raise when the first ``/infill`` attempt failed with ``error``."""
         if error.status in (404, 405):
             self._routes[endpoint] = _NO_FIM
@@ -333,16 +329,16 @@ class OpenAICompatBackend(HttpBackend):
         return error
 
     async def _infill_instead(
-        self, req: FimRequest, rejection: MistralError, endpoint: str
+        self, req: FimRequest, rejection: BackendError, endpoint: str
     ) -> Completion:
         try:
             completion = await self._infill(req)
-        except MistralError as error:
+        except BackendError as error:
             raise self._probe_failed(error, rejection, req, endpoint) from rejection
         self._routes[endpoint] = _INFILL
         return completion
 
-    def _forget_infill(self, error: MistralError, endpoint: str) -> None:
+    def _forget_infill(self, error: BackendError, endpoint: str) -> None:
         """An ``/infill`` that answers 404 may be gone (another server on the port): probe
         again next time."""
         if error.status == 404 and self._routes.get(endpoint) == _INFILL:
@@ -354,7 +350,7 @@ class OpenAICompatBackend(HttpBackend):
             payload, host, status = await self._request_json(
                 "POST", INFILL_PATH, infill_body(req, stream=False), req.model
             )
-        except MistralError as error:
+        except BackendError as error:
             self._forget_infill(error, endpoint)
             raise
         if not isinstance(payload, dict):
@@ -394,7 +390,7 @@ class OpenAICompatBackend(HttpBackend):
             )
 
     async def _infill_stream(
-        self, req: FimRequest, *, rejection: MistralError | None = None
+        self, req: FimRequest, *, rejection: BackendError | None = None
     ) -> AsyncGenerator[str, None]:
         """Stream from ``/infill``; with ``rejection``, this is the first try of the route."""
         endpoint = self._endpoint
@@ -405,11 +401,11 @@ class OpenAICompatBackend(HttpBackend):
                     self._routes[endpoint] = _INFILL
                     rejection = None
                 host, status = self._host_of(response), response.status_code
-                lines = ResponseLines(response)
-                async with aclosing(sse_data(lines)) as events:
+                stream = EventStream(response, "sse")
+                async with aclosing(stream.data()) as events:
                     async for data in events:
                         if data.strip() == "[DONE]":
-                            lines.finish()
+                            stream.finish()
                             continue
                         try:
                             event = json.loads(data)
@@ -427,8 +423,8 @@ class OpenAICompatBackend(HttpBackend):
                         if isinstance(piece, str) and piece:
                             yield piece
                         if event.get("stop") is True:
-                            lines.finish()
-        except MistralError as error:
+                            stream.finish()
+        except BackendError as error:
             if rejection is None:
                 self._forget_infill(error, endpoint)
                 raise

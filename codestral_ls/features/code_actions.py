@@ -62,14 +62,9 @@ from ..actions.prompts import (
     surrounding_context,
     unmask_secrets,
 )
+from ..backends.errors import AuthenticationError, BackendError, BadRequestError, RateLimitedError
 from ..documents import Cursor, Document
-from ..mistral import (
-    AuthenticationError,
-    BadRequestError,
-    ChatRequest,
-    MistralError,
-    RateLimitedError,
-)
+from ..mistral import ChatRequest
 from ..privacy import is_excluded, redact
 
 if TYPE_CHECKING:
@@ -492,7 +487,7 @@ class CodeActions:
             answer = await self._stream(chat, request.spec.title)
         except ActionCancelled:
             return Outcome(message="Cancelled.")
-        except MistralError as error:
+        except BackendError as error:
             logger.info("code action %s failed: %s", request.spec.id, error.message)
             return self._upstream_failure(error, model)
 
@@ -522,7 +517,7 @@ class CodeActions:
             )
         return None
 
-    def _upstream_failure(self, error: MistralError, model: str) -> Outcome:
+    def _upstream_failure(self, error: BackendError, model: str) -> Outcome:
         if isinstance(error, AuthenticationError):
             return self._fail(
                 "auth",
@@ -593,7 +588,7 @@ class CodeActions:
             if user_cancelled and not _being_cancelled():
                 raise ActionCancelled() from None
             raise
-        except MistralError:
+        except BackendError:
             outcome = "Failed"
             raise
         finally:

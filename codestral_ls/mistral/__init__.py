@@ -1,39 +1,6 @@
-"""Mistral / Codestral HTTP API: request bodies, async client and errors."""
+"""Request types of the Mistral API (FIM, chat, embeddings); every backend maps them to its own
+wire format (see :mod:`codestral_ls.backends`)."""
 
-from .client import USER_AGENT, Completion, MistralClient, normalize_endpoint
-from .errors import (
-    AuthenticationError,
-    BadRequestError,
-    MistralError,
-    NetworkError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    UpstreamTimeout,
-    describe_error_body,
-    error_from_response,
-    parse_retry_after,
-)
 from .requests import ChatMessage, ChatRequest, EmbeddingRequest, FimRequest
 
-__all__ = [
-    "USER_AGENT",
-    "AuthenticationError",
-    "BadRequestError",
-    "ChatMessage",
-    "ChatRequest",
-    "Completion",
-    "EmbeddingRequest",
-    "FimRequest",
-    "MistralClient",
-    "MistralError",
-    "NetworkError",
-    "ProtocolError",
-    "RateLimitedError",
-    "ServerError",
-    "UpstreamTimeout",
-    "describe_error_body",
-    "error_from_response",
-    "normalize_endpoint",
-    "parse_retry_after",
-]
+__all__ = ["ChatMessage", "ChatRequest", "EmbeddingRequest", "FimRequest"]

@@ -12,42 +12,39 @@ server sees the disconnect and stops generating.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from ._http import (
-    USER_AGENT,
+from codestral_ls.mistral.requests import ChatRequest, EmbeddingRequest, FimRequest
+
+from .errors import (
+    AuthenticationError,
+    BackendError,
+    ProtocolError,
+    describe_error_body,
+    endpoint_host,
+)
+from .http import (
+    Completion,
     HttpBackend,
+    completion_from,
     content_text,
     first_choice,
     is_error_payload,
     normalize_base_url,
+    status_line,
     stream_event,
 )
-from .errors import ProtocolError, ServerError, describe_error_body
-from .requests import ChatRequest, EmbeddingRequest, FimRequest
 
-__all__ = ["USER_AGENT", "Completion", "MistralClient", "normalize_endpoint"]
+__all__ = ["MistralClient", "normalize_endpoint"]
 
 FIM_PATH = "/v1/fim/completions"
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 EMBEDDINGS_PATH = "/v1/embeddings"
-
-
-@dataclass(frozen=True)
-class Completion:
-    """The first choice of a (FIM or chat) completion response."""
-
-    text: str
-    finish_reason: str | None
-    model: str | None
-    usage: dict[str, Any] | None
 
 
 def normalize_endpoint(endpoint: str) -> str:
@@ -59,37 +56,28 @@ def normalize_endpoint(endpoint: str) -> str:
     return normalize_base_url(endpoint, what="Mistral endpoint URL")
 
 
-def completion_from(payload: Any, host: str, status: int) -> Completion:
-    """The first choice of a completion answer: ``message.content`` (chat/FIM) or ``text``
-    (OpenAI-style ``/v1/completions``); an error payload or a non-object is a typed error."""
-    if not isinstance(payload, dict):
-        raise ProtocolError(f"{host} sent an unexpected completion response.", status=status)
-    if is_error_payload(payload):
-        raise ServerError(
-            f"{host} reported an error: {describe_error_body(json.dumps(payload), status)}",
-            status=status,
+def mistral_error(
+    error: BackendError, body: bytes, *, endpoint: str, key_sent: bool
+) -> BackendError:
+    """``error`` in Mistral's terms: a rejected or missing key is explained with Mistral's two
+    kinds of key (codestral.mistral.ai and api.mistral.ai keys are different)."""
+    if not isinstance(error, AuthenticationError) or error.status is None:
+        return error
+    host = endpoint_host(endpoint)
+    detail = describe_error_body(body, error.status)
+    status = status_line(error.status)
+    if not key_sent:
+        message = (
+            f"No API key is configured and {host} requires one ({status}: {detail}); "
+            "note that keys for codestral.mistral.ai and api.mistral.ai are different."
         )
-    text = ""
-    finish_reason: str | None = None
-    choice = first_choice(payload)
-    if choice is not None:
-        message = choice.get("message")
-        if isinstance(message, dict):
-            text = content_text(message.get("content"))
-        elif "text" in choice:
-            text = content_text(choice.get("text"))
-        elif isinstance(delta := choice.get("delta"), dict):  # a chunk from a lenient server
-            text = content_text(delta.get("content"))
-        reason = choice.get("finish_reason")
-        finish_reason = reason if isinstance(reason, str) else None
-    model = payload.get("model")
-    usage = payload.get("usage")
-    return Completion(
-        text=text,
-        finish_reason=finish_reason,
-        model=model if isinstance(model, str) else None,
-        usage=usage if isinstance(usage, dict) else None,
-    )
+    else:
+        message = (
+            f"The API key was rejected by {host} ({status}: {detail}); keys for "
+            "codestral.mistral.ai and api.mistral.ai are different, so check that the key "
+            "was issued for this endpoint."
+        )
+    return AuthenticationError(message, status=error.status)
 
 
 class MistralClient(HttpBackend):
@@ -99,7 +87,7 @@ class MistralClient(HttpBackend):
 
     ``http``: an existing (shared) client to use; :meth:`aclose` then leaves it open.
 
-    Every error is raised as a :class:`~codestral_ls.mistral.errors.MistralError` subclass,
+    Every error is raised as a :class:`~codestral_ls.backends.errors.BackendError` subclass,
     except :class:`asyncio.CancelledError`, which always propagates untouched.
     """
 
@@ -182,6 +170,16 @@ class MistralClient(HttpBackend):
     # ------------------------------------------------------------------ internals
 
     _completion = staticmethod(completion_from)
+
+    def _error(
+        self, response: httpx.Response, endpoint: str, model: str | None, key_sent: bool
+    ) -> BackendError:
+        return mistral_error(
+            super()._error(response, endpoint, model, key_sent),
+            response.content,
+            endpoint=endpoint,
+            key_sent=key_sent,
+        )
 
     @staticmethod
     def _delta_text(data: str, host: str, status: int) -> str:

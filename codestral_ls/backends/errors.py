@@ -1,11 +1,11 @@
-"""Errors raised by the Mistral client, and helpers turning HTTP error responses into them.
+"""Errors raised by every backend, and helpers turning HTTP error responses into them.
 
 Every exception carries ``.message`` (one readable sentence, safe to show to a user; it never
 contains the API key) and ``.status`` (the HTTP status, or ``None`` when no response arrived).
 
 Hierarchy::
 
-    MistralError
+    BackendError
     ├── AuthenticationError   401 / 403
     ├── BadRequestError       400 / 404 / 422 and other 4xx (keeps the server's message)
     ├── RateLimitedError      429 (``.retry_after`` seconds, when the server said)
@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "AuthenticationError",
+    "BackendError",
     "BadRequestError",
-    "MistralError",
     "NetworkError",
     "ProtocolError",
     "RateLimitedError",
@@ -52,8 +52,8 @@ _MAX_DESCRIPTION = 200
 _MAX_DEPTH = 6
 
 
-class MistralError(Exception):
-    """Base class of every error raised while talking to the Mistral API."""
+class BackendError(Exception):
+    """Base class of every error raised while talking to a backend (Mistral, Ollama, …)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -72,11 +72,11 @@ class MistralError(Exception):
         self.args = (message,)
 
 
-class AuthenticationError(MistralError):
+class AuthenticationError(BackendError):
     """The endpoint rejected the API key (HTTP 401/403), or no key was configured."""
 
 
-class BadRequestError(MistralError):
+class BadRequestError(BackendError):
     """The request was refused as invalid (HTTP 400/404/422, other 4xx).
 
     ``detail`` is the server's own explanation, ``model`` the model the request asked for.
@@ -106,7 +106,7 @@ class BadRequestError(MistralError):
         return model is not None and model != "" and model.lower() in text
 
 
-class RateLimitedError(MistralError):
+class RateLimitedError(BackendError):
     """HTTP 429; ``retry_after`` is the server's requested back-off in seconds, if any."""
 
     def __init__(
@@ -116,7 +116,7 @@ class RateLimitedError(MistralError):
         self.retry_after = retry_after
 
 
-class ServerError(MistralError):
+class ServerError(BackendError):
     """The server failed (HTTP 5xx)."""
 
 
@@ -124,11 +124,11 @@ class ProtocolError(ServerError):
     """A successful status carried a body we could not parse (bad JSON, malformed SSE)."""
 
 
-class UpstreamTimeout(MistralError):
+class UpstreamTimeout(BackendError):
     """The request did not complete in time."""
 
 
-class NetworkError(MistralError):
+class NetworkError(BackendError):
     """The endpoint could not be reached or the connection broke."""
 
 
@@ -332,8 +332,8 @@ def error_from_response(
     endpoint: str,
     model: str | None,
     key_sent: bool = True,
-) -> MistralError:
-    """Build the right :class:`MistralError` for a non-2xx response.
+) -> BackendError:
+    """Build the right :class:`BackendError` for a non-2xx response.
 
     ``endpoint`` is the endpoint URL (only its host is used in messages), ``model`` the model
     the request asked for, if any, and ``key_sent`` whether an ``Authorization`` header went
@@ -344,16 +344,12 @@ def error_from_response(
     status_line = _status_line(status)
 
     if status in (401, 403):
-        if not key_sent:
-            message = (
-                f"No API key is configured and {host} requires one ({status_line}: {detail}); "
-                "note that keys for codestral.mistral.ai and api.mistral.ai are different."
-            )
+        if key_sent:
+            message = f"{host} rejected the API key ({status_line}: {detail})."
         else:
             message = (
-                f"The API key was rejected by {host} ({status_line}: {detail}); keys for "
-                "codestral.mistral.ai and api.mistral.ai are different, so check that the key "
-                "was issued for this endpoint."
+                f"{host} requires an API key ({status_line}: {detail}); set the key the "
+                "server (or the proxy in front of it) expects."
             )
         return AuthenticationError(message, status=status)
 
@@ -377,4 +373,4 @@ def error_from_response(
     if 500 <= status < 600:
         return ServerError(f"{host} failed to answer ({status_line}): {detail}", status=status)
 
-    return MistralError(f"Unexpected response from {host} ({status_line}): {detail}", status=status)
+    return BackendError(f"Unexpected response from {host} ({status_line}): {detail}", status=status)

@@ -3,14 +3,10 @@
 * :func:`make_http_client` - the one definition of the pooled ``httpx.AsyncClient`` settings;
   several backends may share one client (one connection pool).
 * :class:`HttpBackend` - endpoint/key/timeout handling, ``configure()``, the ``_guard`` that
-  maps httpx failures to :class:`~codestral_ls.mistral.errors.MistralError` and scrubs the key
-  out of every message, JSON requests, streamed requests and ``warm_up()``.
-* :class:`ResponseLines` and :func:`sse_data` - line and server-sent-event iteration over a
-  streamed body, draining the rest of the body once the caller has seen the end marker so the
-  connection goes back to the pool.
-
-This module lives in ``codestral_ls.mistral`` (not ``codestral_ls.backends``) so that the
-Mistral client can use it without importing the backends package, which imports the client.
+  maps httpx failures to :class:`~codestral_ls.backends.errors.BackendError` and scrubs the key
+  out of every message, JSON requests and streamed requests.
+* :class:`EventStream` - the one reader of streamed answers (SSE or NDJSON), draining the rest
+  of the body once the caller has seen the end marker so the connection goes back to the pool.
 """
 
 from __future__ import annotations
@@ -19,16 +15,17 @@ import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from codestral_ls import __version__
+from codestral_ls.mistral.requests import FimRequest
 
 from .errors import (
-    AuthenticationError,
-    MistralError,
+    BackendError,
     NetworkError,
     ProtocolError,
     ServerError,
@@ -38,19 +35,20 @@ from .errors import (
     error_from_response,
     redact_bearer,
 )
-from .requests import FimRequest
 
 __all__ = [
     "USER_AGENT",
+    "Completion",
+    "EventStream",
     "HttpBackend",
-    "ResponseLines",
     "clean_key",
+    "completion_from",
     "content_text",
     "first_choice",
     "is_error_payload",
     "make_http_client",
     "normalize_base_url",
-    "sse_data",
+    "sse_events",
 ]
 
 log = logging.getLogger(__name__)
@@ -148,61 +146,109 @@ def status_line(status: int) -> str:
         return f"HTTP {status}"
 
 
+@dataclass(frozen=True)
+class Completion:
+    """The first choice of a (FIM or chat) completion response."""
+
+    text: str
+    finish_reason: str | None
+    model: str | None
+    usage: dict[str, Any] | None
+
+
+def completion_from(payload: Any, host: str, status: int) -> Completion:
+    """The first choice of a completion answer: ``message.content`` (chat/FIM) or ``text``
+    (OpenAI-style ``/v1/completions``); an error payload or a non-object is a typed error."""
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"{host} sent an unexpected completion response.", status=status)
+    if is_error_payload(payload):
+        raise ServerError(
+            f"{host} reported an error: {describe_error_body(json.dumps(payload), status)}",
+            status=status,
+        )
+    text = ""
+    finish_reason: str | None = None
+    choice = first_choice(payload)
+    if choice is not None:
+        message = choice.get("message")
+        if isinstance(message, dict):
+            text = content_text(message.get("content"))
+        elif "text" in choice:
+            text = content_text(choice.get("text"))
+        elif isinstance(delta := choice.get("delta"), dict):  # a chunk from a lenient server
+            text = content_text(delta.get("content"))
+        reason = choice.get("finish_reason")
+        finish_reason = reason if isinstance(reason, str) else None
+    model = payload.get("model")
+    usage = payload.get("usage")
+    return Completion(
+        text=text,
+        finish_reason=finish_reason,
+        model=model if isinstance(model, str) else None,
+        usage=usage if isinstance(usage, dict) else None,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Streamed bodies
 
 
-class ResponseLines:
-    """The lines of a streamed response body.
+class EventStream:
+    """The one reader of streamed answers: server-sent events (``framing="sse"``: Mistral,
+    OpenAI-compatible servers, llama.cpp's ``/infill``) or newline-delimited JSON
+    (``framing="ndjson"``: Ollama).
 
-    Call :meth:`finish` once the stream's end marker arrived: the remaining lines are then
-    read but not yielded, so the body is consumed to its end and the connection is reused; a
-    network error during that drain is ignored (everything was delivered already).
+    :meth:`data` yields the ``data`` of each SSE event (multi-line data joined with ``\\n``;
+    comments, ``event:``/``id:``/``retry:`` and unknown fields skipped; CRLF fine; an event left
+    without its blank line at the end of the body delivered too) or each non-blank NDJSON line.
+    The caller recognises its end marker (``[DONE]``, ``"done": true``…) and calls
+    :meth:`finish`: the rest of the body is then read but not yielded, so it is consumed to its
+    end and the connection is reused; a network error during that drain is ignored (everything
+    was delivered already).
     """
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, framing: str = "sse") -> None:
+        if framing not in ("sse", "ndjson"):
+            raise ValueError(f"unknown framing {framing!r}")
         self._response = response
+        self._sse = framing == "sse"
         self.finished = False
 
     def finish(self) -> None:
         self.finished = True
 
-    async def lines(self) -> AsyncGenerator[str, None]:
+    async def data(self) -> AsyncGenerator[str, None]:
+        pending: list[str] = []
         try:
             async for line in self._response.aiter_lines():
                 if self.finished:
                     continue
-                yield line
+                if not self._sse:
+                    if line.strip():
+                        yield line
+                    continue
+                if not line:
+                    if pending:
+                        data = "\n".join(pending)
+                        pending = []
+                        yield data
+                    continue
+                if line.startswith(":"):
+                    continue  # comment / keep-alive
+                field, _, value = line.partition(":")
+                if field == "data":
+                    pending.append(value[1:] if value.startswith(" ") else value)
         except httpx.TransportError:
             if self.finished:
                 return
             raise
+        if pending and not self.finished:
+            yield "\n".join(pending)
 
 
-async def sse_data(lines: ResponseLines) -> AsyncGenerator[str, None]:
-    """The ``data`` of each server-sent event (multi-line data joined with ``\\n``).
-
-    Comments, ``event:``/``id:``/``retry:`` and unknown fields are skipped; CRLF is fine.  The
-    caller recognises its end marker (``[DONE]``, ``"stop": true``…) and calls
-    ``lines.finish()``.  An event left without its blank line at the end of the body is
-    delivered too.
-    """
-    data_lines: list[str] = []
-    async with aclosing(lines.lines()) as source:
-        async for line in source:
-            if not line:
-                if data_lines:
-                    data = "\n".join(data_lines)
-                    data_lines = []
-                    yield data
-                continue
-            if line.startswith(":"):
-                continue  # comment / keep-alive
-            field, _, value = line.partition(":")
-            if field == "data":
-                data_lines.append(value[1:] if value.startswith(" ") else value)
-    if data_lines and not lines.finished:
-        yield "\n".join(data_lines)
+def sse_events(response: httpx.Response) -> AsyncGenerator[str, None]:
+    """The ``data`` of each server-sent event of ``response`` (see :class:`EventStream`)."""
+    return EventStream(response, "sse").data()
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,8 +309,6 @@ class HttpBackend:
     kind: str = "mistral"
     #: Whether the backend is useless without an API key.
     requires_key: bool = True
-    #: Path fetched (without the key) by :meth:`warm_up`.
-    warm_up_path: ClassVar[str] = "/"
 
     def __init__(
         self,
@@ -342,19 +386,6 @@ class HttpBackend:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def warm_up(self) -> None:
-        """Open (and TLS-negotiate) a pooled connection before the first real request.
-
-        Sends an unauthenticated ``GET`` for :attr:`warm_up_path`; every failure is ignored
-        except cancellation.
-        """
-        url = self._endpoint + self.warm_up_path
-        try:
-            response = await self._http.get(url, timeout=self._timeout)
-            log.debug("warm-up %s -> HTTP %s", endpoint_host(self._endpoint), response.status_code)
-        except Exception as exc:  # CancelledError is a BaseException: it propagates
-            log.debug("warm-up of %s failed: %s", endpoint_host(self._endpoint), type(exc).__name__)
-
     # ------------------------------------------------------------------ errors
 
     def _headers(self, api_key: str | None, accept: str) -> dict[str, str]:
@@ -365,7 +396,7 @@ class HttpBackend:
 
     @contextmanager
     def _guard(self, endpoint: str, api_key: str | None) -> Iterator[None]:
-        """Map httpx failures to MistralError and scrub the key out of every message."""
+        """Map httpx failures to BackendError and scrub the key out of every message."""
         host = endpoint_host(endpoint)
         try:
             try:
@@ -388,7 +419,7 @@ class HttpBackend:
                 raise NetworkError(f"The endpoint {endpoint!r} is not a valid URL.") from exc
             except httpx.DecodingError as exc:
                 raise ProtocolError(f"{host} sent a response that could not be decoded.") from exc
-        except MistralError as err:
+        except BackendError as err:
             message = redact_bearer(err.message)
             for secret in {api_key, self._api_key}:
                 if secret:
@@ -418,9 +449,10 @@ class HttpBackend:
 
     def _error(
         self, response: httpx.Response, endpoint: str, model: str | None, key_sent: bool
-    ) -> MistralError:
-        """The typed error for a non-2xx response (see ``error_from_response``)."""
-        error = error_from_response(
+    ) -> BackendError:
+        """The typed error for a non-2xx response (see ``error_from_response``); backends
+        refine it with what they know about their server."""
+        return error_from_response(
             response.status_code,
             response.headers,
             response.content,
@@ -428,21 +460,6 @@ class HttpBackend:
             model=model,
             key_sent=key_sent,
         )
-        if isinstance(error, AuthenticationError) and self.kind != "mistral":
-            # The generic wording talks about Mistral's two key kinds; say something that
-            # fits a self-hosted server (usually a proxy in front of it wants the key).
-            host = endpoint_host(endpoint)
-            detail = describe_error_body(response.content, response.status_code)
-            status = status_line(response.status_code)
-            if key_sent:
-                message = f"{host} rejected the API key ({status}: {detail})."
-            else:
-                message = (
-                    f"{host} requires an API key ({status}: {detail}); set the key the "
-                    "server (or the proxy in front of it) expects."
-                )
-            error = AuthenticationError(message, status=response.status_code)
-        return error
 
     @staticmethod
     def _host_of(response: httpx.Response) -> str:
@@ -536,11 +553,11 @@ class HttpBackend:
                     f"stream: {describe_error_body(response.content, status)}",
                     status=status,
                 )
-            lines = ResponseLines(response)
-            async with aclosing(sse_data(lines)) as events:
+            stream = EventStream(response, "sse")
+            async with aclosing(stream.data()) as events:
                 async for data in events:
                     if data.strip() == "[DONE]":
-                        lines.finish()  # drain to the end so the connection is reused
+                        stream.finish()  # drain to the end so the connection is reused
                         continue
                     text = piece(data, host, status)
                     if text:
