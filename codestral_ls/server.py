@@ -27,6 +27,7 @@ from .engine import CompletionEngine
 from .logs import add_secret
 from .notify import Notifier
 from .settings import (
+    MODEL_SETTING,
     Environment,
     Settings,
     explicit_keys,
@@ -35,9 +36,6 @@ from .settings import (
 )
 from .status import NOTIFICATION as STATUS_NOTIFICATION
 from .status import StatusReporter
-
-#: Which setting holds the model of each kind.
-MODEL_SETTING = {"completion": "model", "chat": "chatModel"}
 
 logger = logging.getLogger(__name__)
 

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 from .privacy import is_loopback
 
 SECTION = "codestral"
+#: Which setting holds the model of each kind (``codestral.selectModel``'s ``kind``).
+MODEL_SETTING = {"completion": "model", "chat": "chatModel"}
 CODESTRAL_ENDPOINT = "https://codestral.mistral.ai"
 MISTRAL_ENDPOINT = "https://api.mistral.ai"
 

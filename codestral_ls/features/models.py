@@ -14,16 +14,18 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from ..catalog import KINDS, Catalog, deprecated_in_use, listing
-from ..server import MODEL_SETTING, CodestralLanguageServer
-from ..settings import SECTION
+from ..settings import MODEL_SETTING, SECTION
 from ..state import StateFile, is_model_name
+
+if TYPE_CHECKING:
+    from ..server import CodestralLanguageServer
 
 logger = logging.getLogger(__name__)
 
