@@ -7,15 +7,16 @@ because prompt and suffix are redacted separately).
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
-from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-#: Files never sent upstream.  Patterns without "/" match the file name, others the path.
+import pathspec
+
+#: Files never sent upstream (gitignore-style globs, see :func:`is_excluded`).
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".env",
     ".env.*",
@@ -134,25 +135,35 @@ def document_path(uri: str) -> str:
     return unquote(parts.path) if parts.scheme else uri
 
 
+#: Whether file names differ only by case on this platform (Windows and macOS by default).
+CASE_INSENSITIVE = sys.platform in ("win32", "darwin")
+
+
 @lru_cache(maxsize=64)
-def _compiled(patterns: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], bool], ...]:
-    compiled = []
-    for pattern in patterns:
-        on_path = "/" in pattern
-        regex = fnmatch.translate(pattern.replace("**/", "*/") if on_path else pattern)
-        compiled.append((re.compile(regex), on_path))
-    return tuple(compiled)
+def _spec(patterns: tuple[str, ...], ignore_case: bool) -> pathspec.PathSpec:
+    lines = [pattern.lower() for pattern in patterns] if ignore_case else list(patterns)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def is_excluded(uri: str, extra: Iterable[str] = ()) -> bool:
-    """Whether the document at ``uri`` must never be sent (default and extra globs)."""
-    path = document_path(uri)
-    name = PurePosixPath(path).name
-    for regex, on_path in _compiled((*DEFAULT_EXCLUDES, *extra)):
-        subject = path if on_path else name
-        if regex.match(subject) or (on_path and regex.match("/" + subject.lstrip("/"))):
-            return True
-    return False
+@lru_cache(maxsize=1024)
+def _excluded(path: str, patterns: tuple[str, ...], ignore_case: bool) -> bool:
+    subject = path.lstrip("/")
+    if ignore_case:
+        subject = subject.lower()
+    return bool(subject) and _spec(patterns, ignore_case).match_file(subject)
+
+
+def is_excluded(uri: str, extra: Iterable[str] = (), *, ignore_case: bool | None = None) -> bool:
+    """Whether the document at ``uri`` must never be sent (default and extra globs).
+
+    The globs follow gitignore's rules (through ``pathspec``): a pattern without "/" matches
+    the file name (or a directory name) at any depth, ``**`` spans directories, a pattern with
+    a "/" in it is matched from the start of the path; a matched directory excludes everything
+    below it.  Case is ignored where the platform's file names ignore it (``ignore_case``,
+    default :data:`CASE_INSENSITIVE`).
+    """
+    folded = CASE_INSENSITIVE if ignore_case is None else ignore_case
+    return _excluded(document_path(uri), (*DEFAULT_EXCLUDES, *extra), folded)
 
 
 def is_loopback(host: str | None) -> bool:

@@ -100,8 +100,10 @@ class Settings:
 
     exclude: tuple[str, ...] = ()
     """Extra glob patterns of files never sent upstream, added to the built-in list (.env,
-    .env.*, *.pem, *.key, id_rsa*, *.p12, .npmrc, .netrc, credentials files...).  Patterns
-    without "/" match the file name, others the path (``**/config/prod.yaml``)."""
+    .env.*, *.pem, *.key, id_rsa*, *.p12, .npmrc, .netrc, credentials files...).  They follow
+    .gitignore's rules: a pattern without "/" matches a file or directory name at any depth,
+    ``**`` spans directories (``**/config/prod.yaml``), ``dir/`` excludes a whole directory,
+    ``!pattern`` re-includes; case is ignored on Windows and macOS."""
 
     redactSecrets: bool = True
     """Replace obvious secrets (private keys, cloud tokens, ``password = "..."``) in the text

@@ -51,6 +51,36 @@ def test_extra_patterns() -> None:
 
 
 @pytest.mark.parametrize(
+    ("uri", "pattern", "excluded"),
+    [
+        # ** spans any number of directories, * stays inside one
+        ("file:///w/a/b/c/prod.yaml", "**/prod.yaml", True),
+        ("file:///w/deploy/x/keys.txt", "**/deploy/**/keys.txt", True),
+        ("file:///w/deploy/keys.txt", "**/deploy/**/keys.txt", True),
+        ("file:///w/a/b.txt", "/w/*.txt", False),
+        ("file:///w/b.txt", "/w/*.txt", True),
+        # a matched directory excludes everything below it
+        ("file:///w/private/notes/today.md", "private/", True),
+        ("file:///w/private.md", "private/", False),
+        # later negations win, as in .gitignore
+        ("file:///w/certs/public.pem", "!public.pem", False),
+        ("file:///w/certs/other.pem", "!public.pem", True),
+        # a pattern without a slash matches the name at any depth
+        ("file:///w/x/y/dump.sql", "*.sql", True),
+    ],
+)
+def test_gitignore_semantics(uri: str, pattern: str, excluded: bool) -> None:
+    assert is_excluded(uri, [pattern], ignore_case=False) is excluded
+
+
+def test_case_follows_the_platform_rule() -> None:
+    assert not is_excluded("file:///proj/Prod.ENV", ignore_case=False)
+    assert is_excluded("file:///proj/Prod.ENV", ignore_case=True)
+    assert is_excluded("file:///proj/SECRETS/a.py", ["secrets/"], ignore_case=True)
+    assert not is_excluded("file:///proj/SECRETS/a.py", ["secrets/"], ignore_case=False)
+
+
+@pytest.mark.parametrize(
     "text, kept",
     [
         ('password = "hunter2hunter2"', 'password = "'),
