@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -20,20 +19,13 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
-from .backends import Backend, create_backend, detect_backend, make_http_client
+from .backends import Backend, create_backend, make_http_client
 from .catalog import CatalogService, source_key
 from .documents import DocumentStore
 from .engine import CompletionEngine
 from .logs import add_secret
 from .notify import Notifier
-from .settings import (
-    MODEL_SETTING,
-    Environment,
-    Settings,
-    explicit_keys,
-    parse_settings,
-    resolve_connection,
-)
+from .settings import MODEL_SETTING, Environment, Settings, resolve_settings
 from .status import NOTIFICATION as STATUS_NOTIFICATION
 from .status import StatusReporter
 
@@ -131,13 +123,15 @@ class CodestralLanguageServer(LanguageServer):
         self.environment = Environment.from_mapping(os.environ if environ is None else environ)
         self.documents = DocumentStore()
         self.notifier = Notifier(self._show_message)
-        self.settings = Settings()
-        connection = resolve_connection(self.settings, self.environment)
+        #: The settings layers merged (see :func:`~codestral_ls.settings.resolve_settings`).
+        self.resolved = resolve_settings(self.environment)
+        self.settings = self.resolved.settings
+        connection = self.resolved.connection
         #: The one HTTP client (connection pool) every request of this server goes through.
         self.http = make_http_client()
         #: Where completions, chat (code actions) and the model list go.
         self.backend: Backend = create_backend(
-            self.settings.backend,
+            self.resolved.backend,
             endpoint=connection.endpoint,
             api_key=connection.api_key,
             timeout=self.settings.request_timeout,
@@ -245,24 +239,26 @@ class CodestralLanguageServer(LanguageServer):
             self._initialization_options = initialization_options
         if workspace_settings is not None:
             self._workspace_settings = workspace_settings
-        layers = (self._initialization_options, self._workspace_settings)
-        settings, problems = parse_settings(*layers)
+        resolved = resolve_settings(
+            self.environment,
+            self._initialization_options,
+            self._workspace_settings,
+            self.selected_models,
+        )
+        self.resolved = resolved
+        settings, connection = resolved.settings, resolved.connection
         # Each bad value is told once: re-merging (after a pull) repeats nothing already shown,
         # and a problem that was fixed is forgotten so it is told again if it comes back.
-        current = {f"settings:{problem}": problem for problem in problems}
+        current = {f"settings:{problem}": problem for problem in resolved.problems}
         for key in self.notifier.active:
             if key.startswith("settings:") and key not in current:
                 self.notifier.resolve(key)
         for key, problem in current.items():
             self.notifier.once(key, problem, types.MessageType.Warning)
-        connection = resolve_connection(settings, self.environment)
         add_secret(connection.api_key)
-        kind = settings.backend
-        if kind == "auto":
-            kind = detect_backend(connection.endpoint)
-        if kind != self.backend.kind:
+        if resolved.backend != self.backend.kind:
             self.backend = create_backend(
-                kind,
+                resolved.backend,
                 endpoint=connection.endpoint,
                 api_key=connection.api_key,
                 timeout=settings.request_timeout,
@@ -274,15 +270,6 @@ class CodestralLanguageServer(LanguageServer):
             api_key=connection.api_key or "",
             timeout=settings.request_timeout,
         )
-        # A model picked on this endpoint applies here only (another endpoint has other models).
-        pinned = explicit_keys(*layers)
-        chosen = self.selected_models.get(self.backend.endpoint, {})
-        overrides: dict[str, Any] = {
-            MODEL_SETTING[kind]: model
-            for kind, model in chosen.items()
-            if MODEL_SETTING[kind] not in pinned
-        }
-        settings = dataclasses.replace(settings, **overrides)
         self.settings = settings
         self.engine.configure(settings, connection)
         logger.info(
@@ -297,8 +284,7 @@ class CodestralLanguageServer(LanguageServer):
     def pinned_model_setting(self, kind: str) -> str | None:
         """The setting key that pins the model of ``kind``, if the user set it."""
         key = MODEL_SETTING[kind]
-        pinned = explicit_keys(self._initialization_options, self._workspace_settings)
-        return key if key in pinned else None
+        return key if key in self.resolved.pinned else None
 
     def select_model(self, kind: str, model: str) -> bool:
         """Use ``model`` for ``kind`` from the next request on.
@@ -307,13 +293,13 @@ class CodestralLanguageServer(LanguageServer):
         """
         if self.pinned_model_setting(kind) is not None:
             return False
-        self.selected_models.setdefault(self.backend.endpoint, {})[kind] = model
+        self.selected_models.setdefault(self.resolved.endpoint_key, {})[kind] = model
         self.update_settings()
         return True
 
     def forget_model(self, kind: str) -> None:
         """Stop using the model picked for ``kind`` on the current endpoint."""
-        chosen = self.selected_models.get(self.backend.endpoint, {})
+        chosen = self.selected_models.get(self.resolved.endpoint_key, {})
         if chosen.pop(kind, None) is not None:
             self.update_settings()
 

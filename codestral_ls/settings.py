@@ -1,11 +1,15 @@
-"""Typed settings for codestral-ls.
+"""Typed settings for codestral-ls, resolved from their layers in one place.
 
-Settings come from four sources, lowest priority first:
+Settings come from five layers, lowest priority first:
 
 1. the defaults below;
 2. the environment (``CODESTRAL_API_KEY``, ``MISTRAL_API_KEY``, ``CODESTRAL_ENDPOINT``);
 3. ``initializationOptions`` (either flat or nested under ``"codestral"``);
-4. the ``codestral`` section of ``workspace/configuration``.
+4. the ``codestral`` section of ``workspace/configuration``;
+5. the models picked with ``codestral.selectModel`` on the endpoint in use (remembered per
+   endpoint), unless layer 3 or 4 sets ``model`` / ``chatModel`` explicitly.
+
+:func:`resolve_settings` is the one pure function that merges them.
 
 Keys are camelCase, as editors write them.  A value of the wrong type or out of range never
 stops the server: the default is used and :func:`parse_settings` reports one problem naming
@@ -26,6 +30,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from .backends import concrete_kind, endpoint_key
 from .privacy import is_loopback
 
 SECTION = "codestral"
@@ -254,6 +259,54 @@ def resolve_connection(settings: Settings, env: Environment) -> Connection:
         if value:
             return Connection(endpoint, value, name, problem)
     return Connection(endpoint, None, None, problem)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Everything the layers decide: the settings, where requests go and what was wrong."""
+
+    settings: Settings
+    connection: Connection
+    backend: str
+    """The concrete backend kind (``"auto"`` resolved from the endpoint)."""
+    endpoint_key: str
+    """The endpoint as the backend normalises it: the key of the models remembered on it."""
+    problems: tuple[str, ...]
+    """One sentence per bad setting (see :func:`parse_settings`)."""
+    pinned: frozenset[str]
+    """The setting keys given explicitly by layer 3 or 4."""
+
+
+def resolve_settings(
+    env: Environment,
+    initialization_options: Any = None,
+    workspace_settings: Any = None,
+    remembered: Mapping[str, Mapping[str, str]] | None = None,
+) -> Resolved:
+    """Merge the five layers (see the module docstring); pure.
+
+    ``remembered``: endpoint key → kind (``"completion"``/``"chat"``) → model.
+    """
+    layers = (initialization_options, workspace_settings)
+    settings, problems = parse_settings(*layers)
+    connection = resolve_connection(settings, env)
+    backend = concrete_kind(settings.backend, connection.endpoint)
+    key = endpoint_key(backend, connection.endpoint)
+    pinned = explicit_keys(*layers)
+    chosen = (remembered or {}).get(key, {})
+    overrides: dict[str, Any] = {
+        MODEL_SETTING[kind]: model
+        for kind, model in chosen.items()
+        if kind in MODEL_SETTING and MODEL_SETTING[kind] not in pinned
+    }
+    return Resolved(
+        settings=dataclasses.replace(settings, **overrides),
+        connection=connection,
+        backend=backend,
+        endpoint_key=key,
+        problems=tuple(problems),
+        pinned=pinned,
+    )
 
 
 def section_of(options: Any) -> Mapping[str, Any]:

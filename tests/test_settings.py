@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from codestral_ls.settings import (
     field_docs,
     parse_settings,
     resolve_connection,
+    resolve_settings,
 )
 
 
@@ -171,3 +173,146 @@ def test_languages_must_be_an_object() -> None:
     settings, [problem] = parse_settings({"languages": ["markdown"]})
     assert "'languages'" in problem
     assert settings.languages == {}
+
+
+# --- resolve_settings: the five layers, as a table ---------------------------------------------
+
+CODESTRAL = Environment(codestral_api_key="c-key")
+BOTH = Environment(codestral_api_key="c-key", mistral_api_key="m-key")
+LOCAL = Environment(endpoint="http://localhost:11434")
+REMEMBERED = {
+    "https://codestral.mistral.ai": {"completion": "codestral-2508", "chat": "codestral-2405"},
+    "https://api.mistral.ai": {"chat": "mistral-large-latest"},
+    "http://localhost:11434": {"completion": "qwen2.5-coder:latest"},
+    "http://localhost:8080": {"completion": "model.gguf"},
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "init", "workspace", "expected"),
+    [
+        # defaults: api.mistral.ai without any key
+        (
+            Environment(),
+            None,
+            None,
+            ("https://api.mistral.ai", "mistral", None, "codestral-latest", "mistral-large-latest"),
+        ),
+        # the environment: the Codestral key alone picks codestral.mistral.ai (and its choices)
+        (
+            CODESTRAL,
+            None,
+            None,
+            (
+                "https://codestral.mistral.ai",
+                "mistral",
+                "CODESTRAL_API_KEY",
+                "codestral-2508",
+                "codestral-2405",
+            ),
+        ),
+        # both keys: api.mistral.ai with the Mistral key; its own remembered chat model
+        (
+            BOTH,
+            None,
+            None,
+            (
+                "https://api.mistral.ai",
+                "mistral",
+                "MISTRAL_API_KEY",
+                "codestral-latest",
+                "mistral-large-latest",
+            ),
+        ),
+        # CODESTRAL_ENDPOINT at Ollama's port: ollama, no key needed, Ollama's choice
+        (
+            LOCAL,
+            None,
+            None,
+            ("http://localhost:11434", "ollama", None, "qwen2.5-coder:latest", None),
+        ),
+        # initializationOptions win over the environment; the endpoint written differently
+        # still finds the choices made on it
+        (
+            CODESTRAL,
+            {"endpoint": "http://localhost:11434/api/"},
+            None,
+            ("http://localhost:11434", "ollama", "CODESTRAL_API_KEY", "qwen2.5-coder:latest", None),
+        ),
+        # workspace configuration wins over initializationOptions
+        (
+            LOCAL,
+            {"endpoint": "http://localhost:11434"},
+            {"codestral": {"endpoint": "http://localhost:8080", "backend": "openai"}},
+            ("http://localhost:8080", "openai", None, "model.gguf", None),
+        ),
+        # an explicit model setting pins it: the remembered choice does not apply
+        (
+            CODESTRAL,
+            {"model": "codestral-2501"},
+            None,
+            (
+                "https://codestral.mistral.ai",
+                "mistral",
+                "CODESTRAL_API_KEY",
+                "codestral-2501",
+                "codestral-2405",
+            ),
+        ),
+        (
+            CODESTRAL,
+            None,
+            {"chatModel": "my-chat", "model": None},
+            (
+                "https://codestral.mistral.ai",
+                "mistral",
+                "CODESTRAL_API_KEY",
+                "codestral-2508",
+                "my-chat",
+            ),
+        ),
+        # apiKey in the settings beats the environment's keys
+        (
+            BOTH,
+            {"apiKey": "s-key", "endpoint": "https://codestral.mistral.ai"},
+            None,
+            (
+                "https://codestral.mistral.ai",
+                "mistral",
+                "apiKey",
+                "codestral-2508",
+                "codestral-2405",
+            ),
+        ),
+    ],
+)
+def test_resolve_settings_layers(
+    env: Environment, init: Any, workspace: Any, expected: tuple[Any, ...]
+) -> None:
+    endpoint, backend, key_source, model, chat = expected
+    resolved = resolve_settings(env, init, workspace, REMEMBERED)
+    assert resolved.endpoint_key == endpoint
+    assert resolved.backend == backend
+    assert resolved.connection.key_source == key_source
+    assert resolved.settings.model == model
+    default_chat = Settings().chatModel
+    assert resolved.settings.chatModel == (chat or default_chat)
+    assert resolved.problems == ()
+
+
+def test_resolve_settings_reports_problems_and_pins() -> None:
+    resolved = resolve_settings(
+        Environment(), {"maxTokens": "many", "model": "m1"}, {"temperature": 9}
+    )
+    assert resolved.settings.maxTokens == Settings().maxTokens
+    assert [p.split("'")[1] for p in resolved.problems] == ["maxTokens", "temperature"]
+    assert resolved.pinned == frozenset({"maxTokens", "model", "temperature"})
+
+
+def test_resolve_settings_is_pure() -> None:
+    init = {"codestral": {"model": "a"}}
+    remembered = {"https://api.mistral.ai": {"chat": "b"}}
+    first = resolve_settings(Environment(), init, None, remembered)
+    assert resolve_settings(Environment(), init, None, remembered) == first
+    assert init == {"codestral": {"model": "a"}}
+    assert remembered == {"https://api.mistral.ai": {"chat": "b"}}

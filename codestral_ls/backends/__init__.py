@@ -44,8 +44,10 @@ __all__ = [
     "MistralClient",
     "OllamaBackend",
     "OpenAICompatBackend",
+    "concrete_kind",
     "create_backend",
     "detect_backend",
+    "endpoint_key",
     "make_http_client",
 ]
 
@@ -135,6 +137,32 @@ def detect_backend(endpoint: str) -> str:
     return "mistral"
 
 
+_CLASSES: dict[str, type[MistralClient] | type[OllamaBackend] | type[OpenAICompatBackend]] = {
+    "mistral": MistralClient,
+    "ollama": OllamaBackend,
+    "openai": OpenAICompatBackend,
+}
+
+
+def concrete_kind(kind: str, endpoint: str) -> str:
+    """``kind`` itself, or for ``"auto"`` the kind :func:`detect_backend` picks."""
+    resolved = kind.strip().lower()
+    return detect_backend(endpoint) if resolved == "auto" else resolved
+
+
+def endpoint_key(kind: str, endpoint: str) -> str:
+    """``endpoint`` the way a backend of ``kind`` normalises it (``"localhost:11434/api"`` →
+    ``"http://localhost:11434"`` for Ollama): what identifies an endpoint, for example for the
+    models remembered on it.  An endpoint the backend refuses is returned as it is."""
+    cls = _CLASSES.get(concrete_kind(kind, endpoint))
+    if cls is None:
+        return endpoint
+    try:
+        return cls._normalize(endpoint)
+    except ValueError:
+        return endpoint
+
+
 def create_backend(
     kind: str,
     *,
@@ -148,13 +176,7 @@ def create_backend(
 
     Raises ValueError for an unknown kind or an empty endpoint.
     """
-    resolved = kind.strip().lower()
-    if resolved == "auto":
-        resolved = detect_backend(endpoint)
-    if resolved == "mistral":
-        return MistralClient(endpoint, api_key, timeout=timeout, http=http)
-    if resolved == "ollama":
-        return OllamaBackend(endpoint, api_key, timeout=timeout, http=http)
-    if resolved == "openai":
-        return OpenAICompatBackend(endpoint, api_key, timeout=timeout, http=http)
+    cls = _CLASSES.get(concrete_kind(kind, endpoint))
+    if cls is not None:
+        return cls(endpoint, api_key, timeout=timeout, http=http)
     raise ValueError(f"unknown backend {kind!r}: expected 'auto', 'mistral', 'ollama' or 'openai'")

@@ -100,7 +100,7 @@ class ModelsFeature:
         ls = self.ls
         if ls.catalog.current is not catalog:
             return  # a catalog of an endpoint no longer in use
-        endpoint = ls.backend.endpoint
+        endpoint = ls.resolved.endpoint_key
         for kind, model in list(ls.selected_models.get(endpoint, {}).items()):
             if ls.pinned_model_setting(kind) is not None or catalog.find(model) is not None:
                 continue
@@ -302,7 +302,7 @@ class ModelsFeature:
         state_file = self.state_file or StateFile.default(os.environ)
         self.state_file = state_file
         try:
-            state_file.remember_model(self.ls.backend.endpoint, kind, model)
+            state_file.remember_model(self.ls.resolved.endpoint_key, kind, model)
         except OSError as error:
             logger.warning("could not write %s: %s", state_file.path, error)
             self.ls.notifier.once(
