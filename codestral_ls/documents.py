@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-_BREAK = re.compile(r"\r\n|\r|\n")
+from .lines import LINE_BREAK
+
 #: Characters that str.splitlines treats as line breaks but LSP does not.
 _NON_LSP_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
@@ -37,7 +38,7 @@ def split_lines(text: str) -> list[str]:
     else:
         lines = []
         start = 0
-        for match in _BREAK.finditer(text):
+        for match in LINE_BREAK.finditer(text):
             lines.append(text[start : match.end()])
             start = match.end()
         if start < len(text):

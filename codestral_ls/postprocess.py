@@ -19,10 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .lines import LINE_BREAK, detect_eol
+
 __all__ = [
     "block_body_indent",
     "block_end_index",
-    "detect_eol",
     "fix_indentation",
     "is_repetition",
     "normalize_line_endings",
@@ -36,7 +37,6 @@ __all__ = [
 # Shared helpers
 # --------------------------------------------------------------------------------------
 
-_EOL_RE = re.compile(r"\r\n|\r|\n")
 
 _OPEN_FOR_CLOSE = {")": "(", "]": "[", "}": "{"}
 _OPENERS = frozenset(_OPEN_FOR_CLOSE.values())
@@ -64,13 +64,13 @@ def _is_word_char(ch: str) -> bool:
 
 def _split_lines(text: str) -> list[str]:
     """Split on any line break; always returns at least one (possibly empty) line."""
-    return _EOL_RE.split(text)
+    return LINE_BREAK.split(text)
 
 
 def _iter_lines(text: str) -> Iterator[tuple[int, str, str]]:
     """Yield ``(start_offset, content, eol)`` for each line; the last line has ``eol == ""``."""
     pos = 0
-    for match in _EOL_RE.finditer(text):
+    for match in LINE_BREAK.finditer(text):
         yield pos, text[pos : match.start()], match.group()
         pos = match.end()
     yield pos, text[pos:], ""
@@ -211,7 +211,7 @@ def truncate_single_line(text: str) -> str:
 
     A completion that starts with a line break yields ``""``.
     """
-    match = _EOL_RE.search(text)
+    match = LINE_BREAK.search(text)
     return text if match is None else text[: match.start()]
 
 
@@ -283,7 +283,7 @@ def _trim_tail_overlap(completion: str, suffix: str) -> str:
 
 def _trim_rest_of_line(completion: str, suffix: str) -> str:
     """Rule (b): the completion's last line ends with the rest of the cursor's line."""
-    eol = _EOL_RE.search(suffix)
+    eol = LINE_BREAK.search(suffix)
     rest = (suffix if eol is None else suffix[: eol.start()]).strip()
     if not rest:
         return completion
@@ -469,12 +469,7 @@ def fix_indentation(completion: str, prefix: str) -> str:
 
 def normalize_line_endings(text: str, eol: str) -> str:
     """Replace every line break in ``text`` (``\\r\\n``, ``\\r`` or ``\\n``) with ``eol``."""
-    return _EOL_RE.sub(eol, text)
-
-
-def detect_eol(prefix: str, suffix: str) -> str:
-    """The document's line ending: ``"\\r\\n"`` if it occurs in prefix or suffix, else ``"\\n"``."""
-    return "\r\n" if "\r\n" in prefix or "\r\n" in suffix else "\n"
+    return LINE_BREAK.sub(eol, text)
 
 
 # --------------------------------------------------------------------------------------
@@ -497,7 +492,7 @@ def postprocess(completion: str, prefix: str, suffix: str, *, single_line: bool)
     text = text.rstrip()
     if not text.strip() or is_repetition(text, prefix):
         return ""
-    return normalize_line_endings(text, detect_eol(prefix, suffix))
+    return normalize_line_endings(text, detect_eol((prefix, suffix)))
 
 
 # --------------------------------------------------------------------------------------

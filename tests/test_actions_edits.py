@@ -9,7 +9,6 @@ from lsprotocol import types
 
 from codestral_ls.actions.edits import (
     Hunk,
-    detect_eol,
     fit_answer,
     is_fence,
     line_hunks,
@@ -17,6 +16,7 @@ from codestral_ls.actions.edits import (
     split_answer,
 )
 from codestral_ls.documents import Cursor, Document, split_lines
+from codestral_ls.lines import detect_eol
 from tests.edits import StaleEdit, apply_text_edits, apply_workspace_edit, offset_of
 
 
@@ -30,7 +30,7 @@ def rewrite(text: str, first: int, last: int, answer: str, encoding: str = "utf-
         old,
         new,
         first,
-        detect_eol(document.lines, first),
+        detect_eol(document.lines, document.lines[first]),
         ends_document=last == document.line_count - 1,
     )
     return apply(document, hunks, text, encoding)
@@ -190,7 +190,10 @@ def test_fit_answer_without_rebase_or_original_dedents() -> None:
 def test_detect_eol() -> None:
     assert detect_eol(split_lines("a\r\nb\r\n")) == "\r\n"
     assert detect_eol(split_lines("a")) == "\n"
-    assert detect_eol(split_lines("a\nb\r\nc"), prefer=1) == "\r\n"
+    lines = split_lines("a\nb\r\nc")
+    assert detect_eol(lines, lines[1]) == "\r\n"
+    lines = split_lines("a\rb\nc")
+    assert detect_eol(lines, lines[1]) == "\n"  # the preferred line's break
     assert detect_eol(split_lines("a\rb")) == "\r"
 
 

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codestral_ls.lines import detect_eol
 from codestral_ls.postprocess import (
     block_body_indent,
     block_end_index,
-    detect_eol,
     fix_indentation,
     is_repetition,
     normalize_line_endings,
@@ -309,7 +309,7 @@ def test_normalize_line_endings(text: str, eol: str, expected: str) -> None:
     ],
 )
 def test_detect_eol(prefix: str, suffix: str, expected: str) -> None:
-    assert detect_eol(prefix, suffix) == expected
+    assert detect_eol((prefix, suffix)) == expected
 
 
 # --------------------------------------------------------------------------------------
@@ -615,7 +615,7 @@ def test_postprocess_output_shape(
         return
     assert out.strip()
     assert out == out.rstrip()
-    eol = detect_eol(prefix, suffix)
+    eol = detect_eol((prefix, suffix))
     assert normalize_line_endings(out, eol) == out
     if single_line:
         assert "\n" not in out

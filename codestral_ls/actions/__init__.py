@@ -5,7 +5,7 @@ The LSP handlers live in :mod:`codestral_ls.features.code_actions`.
 
 from __future__ import annotations
 
-from .edits import Hunk, detect_eol, fit_answer, line_hunks, rebase_indent
+from .edits import Hunk, fit_answer, line_hunks, rebase_indent
 from .parse import CodeBlock, code_blocks, pick_block
 from .prompts import (
     ACTIONS,
@@ -36,7 +36,6 @@ __all__ = [
     "build_messages",
     "code_blocks",
     "companion_test_file",
-    "detect_eol",
     "fit_answer",
     "kind_matches",
     "line_hunks",

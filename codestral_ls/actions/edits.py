@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..documents import Cursor
+from ..lines import split_text
 
 __all__ = [
     "Hunk",
-    "detect_eol",
     "fit_answer",
     "is_fence",
     "line_hunks",
@@ -23,7 +23,6 @@ __all__ = [
     "split_answer",
 ]
 
-_BREAK = re.compile(r"\r\n|\r|\n")
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
@@ -38,22 +37,7 @@ class Hunk:
 
 def split_answer(text: str) -> list[str]:
     """Lines of the model's text, on any line break."""
-    return _BREAK.split(text)
-
-
-def detect_eol(lines: Sequence[str], prefer: int = 0) -> str:
-    """The line break the document uses: that of line ``prefer`` if it has one, else the first
-    one found, else ``"\\n"``.  ``lines`` keep their terminators."""
-    candidates = [lines[prefer]] if 0 <= prefer < len(lines) else []
-    candidates.extend(lines)
-    for line in candidates:
-        if line.endswith("\r\n"):
-            return "\r\n"
-        if line.endswith("\n"):
-            return "\n"
-        if line.endswith("\r"):
-            return "\r"
-    return "\n"
+    return split_text(text)
 
 
 def is_fence(line: str) -> bool:

@@ -25,6 +25,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from ..lines import split_text
 from .prompts import language_aliases
 
 __all__ = ["CodeBlock", "code_blocks", "pick_block"]
@@ -42,7 +43,7 @@ class CodeBlock:
 
 
 def _lines(text: str) -> list[str]:
-    return re.split(r"\r\n|\r|\n", text)
+    return split_text(text)
 
 
 def code_blocks(answer: str) -> list[CodeBlock]:

@@ -48,7 +48,6 @@ from ..actions import (
     Region,
     build_messages,
     companion_test_file,
-    detect_eol,
     fit_answer,
     kind_matches,
     line_hunks,
@@ -64,6 +63,7 @@ from ..actions.prompts import (
 )
 from ..backends.errors import AuthenticationError, BackendError, BadRequestError, RateLimitedError
 from ..documents import Cursor, Document
+from ..lines import detect_eol
 from ..mistral import ChatRequest
 from ..privacy import is_excluded, redact
 
@@ -655,7 +655,7 @@ class CodeActions:
             )
         if (refused := self._overwrites_secret(new, old, hidden)) is not None:
             return refused
-        eol = detect_eol(document.lines, region.first)
+        eol = detect_eol(document.lines, document.lines[region.first])
         ends_document = region.last == document.line_count - 1
         hunks = line_hunks(old, new, region.first, eol, ends_document=ends_document)
         if not hunks:
@@ -705,7 +705,7 @@ class CodeActions:
     ) -> Outcome:
         where, target, existing = destination
         code = pick_block(answer, document.language_id, None)
-        eol = detect_eol(document.lines, region.first)
+        eol = detect_eol(document.lines, document.lines[region.first])
         if where.mode == "below" or target is None:
             code_lines = [line for line in old if line.strip()]
             tests = fit_answer(code, code_lines) if code is not None else []
