@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
 
 from ..catalog import KINDS, Catalog, deprecated_in_use, listing
 from ..settings import MODEL_SETTING, SECTION
@@ -322,6 +323,8 @@ class ModelsFeature:
 
 
 def register(ls: CodestralLanguageServer) -> None:
+    # Command handlers are annotated with pygls' class: pygls evaluates their annotations at
+    # run time, and the server class is imported for type checking only (no import cycle).
     feature = ModelsFeature(ls)
     ls.catalog.progress = feature.progress
     ls.catalog.listeners.append(feature.check_remembered)
@@ -330,15 +333,15 @@ def register(ls: CodestralLanguageServer) -> None:
     ls.initialize_hooks.append(feature.on_initialize)
 
     @ls.command(LIST_MODELS)
-    async def list_models(ls: CodestralLanguageServer, *args: Any) -> dict[str, Any]:
+    async def list_models(ls: LanguageServer, *args: Any) -> dict[str, Any]:
         return await feature.list_models(command_options(LIST_MODELS, args))
 
     @ls.command(SELECT_MODEL)
-    async def select_model(ls: CodestralLanguageServer, *args: Any) -> dict[str, Any] | None:
+    async def select_model(ls: LanguageServer, *args: Any) -> dict[str, Any] | None:
         return await feature.select_model(command_options(SELECT_MODEL, args))
 
     @ls.command(STATUS)
-    async def status(ls: CodestralLanguageServer, *args: Any) -> dict[str, Any] | None:
+    async def status(ls: LanguageServer, *args: Any) -> dict[str, Any] | None:
         return await feature.status()
 
 
