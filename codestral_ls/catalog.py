@@ -376,10 +376,6 @@ class CatalogService:
         catalog = self.current
         return catalog.context_length(name) if catalog is not None else None
 
-    def invalidate(self) -> None:
-        """Forget every cached catalog (the next :meth:`get` fetches)."""
-        self._cached.clear()
-
     async def get(self, *, refresh: bool = False) -> Catalog:
         """The catalog of the endpoint in use: cached when fresh, else fetched.
 

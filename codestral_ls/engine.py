@@ -98,8 +98,6 @@ class Suggestion:
     text: str
     line_before: str
     """The cursor's line up to the cursor (completion items re-type its last word)."""
-    cached: bool = False
-    """Answered from the cache or a request already under way, without a new request."""
 
 
 @dataclass(frozen=True)
@@ -422,14 +420,14 @@ class CompletionEngine:
         """Answer from a finished suggestion: the same spot, or typing through one."""
         entry = self._cache.get(view.key)
         if entry is not None:
-            return Suggestion(entry.text, view.line_before, cached=True) if entry.text else None
+            return Suggestion(entry.text, view.line_before) if entry.text else None
         for entry in reversed(self._recent.get(uri, ())):
             if not entry.text or entry.view.key not in self._cache:
                 continue
             typed = view.typed_since(entry.view)
             if typed is not None and entry.text.startswith(typed) and len(typed) < len(entry.text):
                 self._cache.get(entry.view.key)  # a use: refresh its place in the LRU order
-                return Suggestion(entry.text[len(typed) :], view.line_before, cached=True)
+                return Suggestion(entry.text[len(typed) :], view.line_before)
         return None
 
     def _remember(self, uri: str, view: View, text: str) -> None:
@@ -470,7 +468,7 @@ class CompletionEngine:
         flight.waiters -= 1
         if not text or not text.startswith(typed) or len(text) == len(typed):
             return None
-        return Suggestion(text[len(typed) :], view.line_before, cached=bool(typed))
+        return Suggestion(text[len(typed) :], view.line_before)
 
     def _cancel_orphan(self, uri: str, flight: Flight) -> None:
         flight.orphan_timer = None

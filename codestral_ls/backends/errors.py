@@ -151,7 +151,8 @@ def endpoint_host(endpoint: str) -> str:
     return f"{host}:{port}" if port else host
 
 
-def _status_line(status: int) -> str:
+def status_line(status: int) -> str:
+    """``"HTTP 404 Not Found"``."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
@@ -259,7 +260,7 @@ def describe_error_body(body: bytes | str | None, status: int) -> str:
         text = str(body)
     text = text.strip().lstrip("\ufeff")
     if not text:
-        return _status_line(status)
+        return status_line(status)
 
     description: str | None
     try:
@@ -276,7 +277,7 @@ def describe_error_body(body: bytes | str | None, status: int) -> str:
 
     description = _one_line(redact_bearer(description))
     if not description:
-        return _status_line(status)
+        return status_line(status)
     return _truncate(description)
 
 
@@ -341,36 +342,34 @@ def error_from_response(
     """
     host = endpoint_host(endpoint)
     detail = describe_error_body(body, status)
-    status_line = _status_line(status)
+    line = status_line(status)
 
     if status in (401, 403):
         if key_sent:
-            message = f"{host} rejected the API key ({status_line}: {detail})."
+            message = f"{host} rejected the API key ({line}: {detail})."
         else:
             message = (
-                f"{host} requires an API key ({status_line}: {detail}); set the key the "
+                f"{host} requires an API key ({line}: {detail}); set the key the "
                 "server (or the proxy in front of it) expects."
             )
         return AuthenticationError(message, status=status)
 
     if status == 429:
         retry_after = parse_retry_after(_header(headers, "Retry-After"))
-        message = f"Rate limited by {host} ({status_line}: {detail})"
+        message = f"Rate limited by {host} ({line}: {detail})"
         if retry_after is not None:
             message += f"; retry after {_format_seconds(retry_after)}"
         return RateLimitedError(message + ".", status=status, retry_after=retry_after)
 
     if status == 408:
-        return UpstreamTimeout(
-            f"{host} timed out the request ({status_line}: {detail}).", status=status
-        )
+        return UpstreamTimeout(f"{host} timed out the request ({line}: {detail}).", status=status)
 
     if 400 <= status < 500:
         about = f" for model {model!r}" if model else ""
-        message = f"{host} rejected the request{about} ({status_line}): {detail}"
+        message = f"{host} rejected the request{about} ({line}): {detail}"
         return BadRequestError(message, status=status, model=model, detail=detail)
 
     if 500 <= status < 600:
-        return ServerError(f"{host} failed to answer ({status_line}): {detail}", status=status)
+        return ServerError(f"{host} failed to answer ({line}): {detail}", status=status)
 
-    return BackendError(f"Unexpected response from {host} ({status_line}): {detail}", status=status)
+    return BackendError(f"Unexpected response from {host} ({line}): {detail}", status=status)

@@ -16,7 +16,6 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any, TypeVar
 
 import httpx
@@ -133,17 +132,15 @@ def first_choice(payload: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def is_embedding_model(name: str) -> bool:
+    """Whether a model name says it is an embedding model (no completions, no chat)."""
+    lowered = name.lower()
+    return "embed" in lowered or "bge-" in lowered or "minilm" in lowered
+
+
 def is_error_payload(payload: dict[str, Any]) -> bool:
     """An error object where a completion was expected (Mistral/vLLM or OpenAI shape)."""
     return payload.get("object") == "error" or ("choices" not in payload and "error" in payload)
-
-
-def status_line(status: int) -> str:
-    """``"HTTP 404 Not Found"``."""
-    try:
-        return f"HTTP {status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"HTTP {status}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from .errors import (
     ProtocolError,
     describe_error_body,
     endpoint_host,
+    status_line,
 )
 from .http import (
     Completion,
@@ -35,7 +36,6 @@ from .http import (
     first_choice,
     is_error_payload,
     normalize_base_url,
-    status_line,
     stream_event,
 )
 

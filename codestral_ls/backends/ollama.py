@@ -30,6 +30,7 @@ from .http import (
     Completion,
     EventStream,
     HttpBackend,
+    is_embedding_model,
     normalize_base_url,
     sampling_fields,
     stream_event,
@@ -70,10 +71,6 @@ _CODE_TAG_ONLY = ("codellama", "codegemma")
 _BASE_ONLY = ("starcoder", "stable-code")
 
 
-def _is_embedding_model(name: str) -> bool:
-    return "embed" in name or "bge-" in name or "minilm" in name
-
-
 def fim_and_chat(name: str) -> tuple[bool, bool]:
     """Guess ``(completion_fim, completion_chat)`` from an Ollama model name.
 
@@ -87,7 +84,7 @@ def fim_and_chat(name: str) -> tuple[bool, bool]:
       costs little, while a wrong "false" would hide a model.
     """
     lowered = name.lower()
-    if _is_embedding_model(lowered):
+    if is_embedding_model(lowered):
         return False, False
     base, sep, tag = lowered.rpartition(":")
     if not sep or "/" in tag:  # no tag, or the colon belongs to a registry's port

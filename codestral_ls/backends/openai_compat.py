@@ -44,6 +44,7 @@ from .http import (
     completion_from,
     content_text,
     first_choice,
+    is_embedding_model,
     is_error_payload,
     normalize_base_url,
     sampling_fields,
@@ -72,11 +73,6 @@ _INFILL = "infill"
 _NO_FIM = "none"
 
 
-def _is_embedding_model(model_id: str) -> bool:
-    lowered = model_id.lower()
-    return "embed" in lowered or "bge-" in lowered or "minilm" in lowered
-
-
 def openai_model_card(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     """A Mistral-shaped card for one ``/v1/models`` entry (None without an id).
 
@@ -86,7 +82,7 @@ def openai_model_card(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     model_id = entry.get("id")
     if not isinstance(model_id, str) or not model_id:
         return None
-    usable = not _is_embedding_model(model_id)
+    usable = not is_embedding_model(model_id)
     context: int | None = None
     for key in ("max_model_len", "max_context_length", "context_length"):
         value = entry.get(key)

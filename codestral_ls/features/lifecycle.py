@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -15,9 +14,6 @@ if TYPE_CHECKING:
     from ..server import CodestralLanguageServer
 
 logger = logging.getLogger(__name__)
-
-#: Hooks other features add to run inside ``initialize``, before capabilities are computed.
-InitializeHook = Callable[["CodestralLanguageServer", types.InitializeParams], None]
 
 
 def register(ls: CodestralLanguageServer) -> None:

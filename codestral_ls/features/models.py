@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from pygls.lsp.server import LanguageServer
 from ..catalog import KINDS, Catalog, deprecated_in_use, listing
 from ..settings import MODEL_SETTING, SECTION
 from ..state import StateFile, is_model_name
+from .progress import begin_progress
 
 if TYPE_CHECKING:
     from ..server import CodestralLanguageServer
@@ -33,9 +33,6 @@ logger = logging.getLogger(__name__)
 LIST_MODELS = "codestral.listModels"
 SELECT_MODEL = "codestral.selectModel"
 STATUS = "codestral.status"
-
-#: Seconds to wait for the client to accept a work-done progress token.
-PROGRESS_CREATE_TIMEOUT = 5.0
 
 _WHAT = {"completion": "completions", "chat": "chat"}
 
@@ -129,24 +126,13 @@ class ModelsFeature:
     async def progress(self) -> AsyncIterator[None]:
         """A work-done progress around a catalog fetch, for clients that show them."""
         ls = self.ls
-        window = ls.client_capabilities.window
-        token: str | None = None
-        if window is not None and window.work_done_progress:
-            token = f"codestral-models-{uuid.uuid4().hex}"
-            try:
-                await asyncio.wait_for(
-                    ls.work_done_progress.create_async(token), PROGRESS_CREATE_TIMEOUT
-                )
-            except Exception as error:  # no progress then; the fetch goes on
-                logger.debug("window/workDoneProgress/create failed: %s", error)
-                token = None
-        if token is not None:
-            ls.work_done_progress.begin(
-                token,
-                types.WorkDoneProgressBegin(
-                    title="Codestral", message=f"Loading the models of {host_of(ls)}"
-                ),
-            )
+        token = await begin_progress(
+            ls,
+            "codestral-models",
+            types.WorkDoneProgressBegin(
+                title="Codestral", message=f"Loading the models of {host_of(ls)}"
+            ),
+        )
         outcome = "failed"
         try:
             yield

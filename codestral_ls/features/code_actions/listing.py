@@ -155,10 +155,6 @@ class ClientSupport:
         window = self._capabilities().window
         return bool(window and window.show_document and window.show_document.support)
 
-    def shows_progress(self) -> bool:
-        window = self._capabilities().window
-        return bool(window and window.work_done_progress)
-
 
 def list_actions(
     document: Document | None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-import uuid
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from ...backends.errors import AuthenticationError, BackendError, BadRequestErro
 from ...documents import Document
 from ...mistral import ChatRequest
 from ...privacy import is_excluded, redact
+from ..progress import begin_progress
 from .edits import EditBuilder, Outcome
 from .listing import (
     APPLY_COMMAND,
@@ -50,9 +50,6 @@ if TYPE_CHECKING:
     from ...server import CodestralLanguageServer
 
 logger = logging.getLogger(__name__)
-
-#: Seconds to wait for the client to accept a progress token before working without one.
-PROGRESS_CREATE_TIMEOUT = 5.0
 
 STALE_MESSAGE = (
     "codestral-ls: the document changed since this code action was offered, so its edit was "
@@ -317,22 +314,11 @@ class ActionRunner:
         return "".join(parts)
 
     async def _begin_progress(self, title: str, message: str) -> str | None:
-        if not self.support.shows_progress():
-            return None
-        token = f"codestral-action-{uuid.uuid4().hex}"
-        progress = self.ls.work_done_progress
-        try:
-            await asyncio.wait_for(progress.create_async(token), PROGRESS_CREATE_TIMEOUT)
-        except asyncio.TimeoutError:
-            logger.info("the client did not accept a progress token; working without one")
-            return None
-        except Exception as error:  # the client may refuse: work without progress
-            logger.info("window/workDoneProgress/create failed: %s", error)
-            return None
-        progress.begin(
-            token, types.WorkDoneProgressBegin(title=title, message=message, cancellable=True)
+        return await begin_progress(
+            self.ls,
+            "codestral-action",
+            types.WorkDoneProgressBegin(title=title, message=message, cancellable=True),
         )
-        return token
 
     # ------------------------------------------------------------------ explain
 
