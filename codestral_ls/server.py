@@ -150,6 +150,10 @@ class CodestralLanguageServer(LanguageServer):
             lambda payload: self.protocol.notify(STATUS_NOTIFICATION, payload),
             lambda: self.settings.model,
         )
+        #: Called after every state change the engine reports (features add theirs here;
+        #: the engine's ``on_state`` itself belongs to the server).
+        self.state_listeners: list[Callable[[], None]] = []
+        self.engine.on_state = self._engine_state
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -338,6 +342,11 @@ class CodestralLanguageServer(LanguageServer):
             self.report_server_error(error, None)
 
     # --- messages ------------------------------------------------------------------------
+
+    def _engine_state(self, state: str, message: str, extra: dict[str, Any]) -> None:
+        self.status.update(state, message, extra)
+        for listener in list(self.state_listeners):
+            listener()
 
     def _show_message(self, kind: types.MessageType, message: str) -> None:
         if not self.closing:

@@ -89,10 +89,6 @@ class ModelsFeature:
 
     # --- engine state and deprecations ------------------------------------------------------
 
-    def on_state(self, state: str, message: str, extra: dict[str, Any]) -> None:
-        self.ls.status.update(state, message, extra)
-        self.check_deprecations()
-
     def check_remembered(self, catalog: Catalog) -> None:
         """Drop a remembered choice the endpoint does not list (one message each)."""
         ls = self.ls
@@ -315,7 +311,7 @@ def register(ls: CodestralLanguageServer) -> None:
     ls.catalog.progress = feature.progress
     ls.catalog.listeners.append(feature.check_remembered)
     ls.catalog.listeners.append(feature.check_deprecations)
-    ls.engine.on_state = feature.on_state
+    ls.state_listeners.append(feature.check_deprecations)
     ls.initialize_hooks.append(feature.on_initialize)
 
     @ls.command(LIST_MODELS)

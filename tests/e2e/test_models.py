@@ -339,6 +339,12 @@ async def test_initial_status_without_a_key(start: Starter, tmp_path: Path) -> N
         await command(session, "codestral.listModels")
 
 
+def settled(seen: list[dict[str, Any]]) -> list[str]:
+    """The states reported, without ``working``: a request that takes over 250 ms (a loaded
+    machine) reports it in between, which is not what these tests are about."""
+    return [s["state"] for s in seen if s["state"] != "working"]
+
+
 async def test_status_on_401_and_recovery(
     start: Starter, fake: FakeMistral, tmp_path: Path
 ) -> None:
@@ -347,7 +353,7 @@ async def test_status_on_401_and_recovery(
     session.open(URI, TEXT)
     fake.fail_next(401, {"message": "Unauthorized", "request_id": "r"})
     assert await session.complete_at(URI, len(TEXT)) is None
-    assert [s["state"] for s in seen] == ["ready", "unauthorized"]
+    assert settled(seen) == ["ready", "unauthorized"]
     assert (await command(session, "codestral.status"))["state"] == "unauthorized"
 
     # A new key lifts the pause: the next request works and the status is ready again.
@@ -357,7 +363,7 @@ async def test_status_on_401_and_recovery(
     )
     assert await session.complete_at(URI, len(TEXT)) == "pass"
     # the settings change itself says "ready" (the key is no longer the rejected one)
-    assert [s["state"] for s in seen] == ["ready", "unauthorized", "ready"]
+    assert settled(seen) == ["ready", "unauthorized", "ready"]
     assert all(s["model"] == "codestral-latest" for s in seen)
     assert (await command(session, "codestral.status"))["state"] == "ready"
 
@@ -374,7 +380,7 @@ async def test_status_on_429_and_recovery(
     assert limited["state"] == "rateLimited"
     assert limited["retryAfter"] == 0
     assert await session.complete_at(URI, len(TEXT)) == "pass"
-    assert [s["state"] for s in seen] == ["ready", "rateLimited", "ready"]
+    assert settled(seen) == ["ready", "rateLimited", "ready"]
 
 
 async def test_status_is_working_while_a_request_takes_its_time(
