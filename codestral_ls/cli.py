@@ -182,7 +182,7 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
         except BackendError as error:
             report(False, "endpoint", f"{connection.endpoint}: {error.message}")
             return 1
-        report(True, "endpoint", f"{connection.endpoint} listed its models ({client.kind})")
+        report(True, "endpoint", f"{connection.endpoint} answered {client.models_path}")
         fim = [card for card in cards if _capability(card, "completion_fim")]
         names = sorted({str(card.get("id")) for card in fim})
         report(bool(names), "models", "FIM models: " + (", ".join(names) or "none"))

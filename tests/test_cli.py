@@ -176,6 +176,7 @@ def test_doctor_through_ollama_without_a_key() -> None:
         assert result.returncode == 0, result.stdout
         assert not [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
         assert "none needed by the ollama backend" in result.stdout
+        assert f"{ollama.url} answered /api/tags" in result.stdout
         assert "codestral:22b" in result.stdout and "round trip" in result.stdout
         assert [r.path for r in ollama.requests] == ["/api/tags", "/api/generate"]
 

@@ -70,6 +70,7 @@ class Backend(Protocol):
 
     kind: str  # "mistral" | "ollama" | "openai"
     requires_key: bool  # local backends need no key
+    models_path: str  # where list_models() asks: "/v1/models", "/api/tags"
 
     @property
     def endpoint(self) -> str: ...

@@ -93,6 +93,7 @@ class MistralClient(HttpBackend):
 
     kind = "mistral"
     requires_key = True
+    models_path = MODELS_PATH
 
     def __init__(
         self,

@@ -214,6 +214,7 @@ class OllamaBackend(HttpBackend):
 
     kind = "ollama"
     requires_key = False
+    models_path = TAGS_PATH
 
     def __init__(
         self,

@@ -165,6 +165,7 @@ class OpenAICompatBackend(HttpBackend):
 
     kind = "openai"
     requires_key = False
+    models_path = MODELS_PATH
 
     def __init__(
         self,
