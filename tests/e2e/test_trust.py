@@ -1,0 +1,274 @@
+"""Trust, through the protocol: no lost code, no leaked secret, completions never stop for good.
+
+Each test here reproduces a defect of issue 10 by driving the real server over stdio, with
+VS Code's and Neovim's capabilities, against the fake API.  Nothing is timed: each test counts
+requests and compares texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+
+from tests.e2e.conftest import CLIENTS, Session, Starter, capabilities_for, server_env
+from tests.fake_mistral import FakeMistral
+
+URI = "file:///work/trust.py"
+#: Hang detector around each LSP call: far above any configured timeout.
+HANG = 20.0
+
+
+def reconfigure(session: Session, settings: dict[str, Any]) -> None:
+    """Change the ``codestral`` workspace settings and tell the server."""
+    session.client.set_configuration(settings, section="codestral")
+    session.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings=None)
+    )
+
+
+async def ask(session: Session, uri: str, offset: int) -> str | None:
+    return await asyncio.wait_for(session.complete_at(uri, offset), HANG)
+
+
+async def ask_explicitly(session: Session, uri: str, offset: int) -> str | None:
+    """An explicit request: inline completion with ``triggerKind: Invoked`` (VS Code's Alt+\\,
+    the Neovim plugin's "request now" key on 0.12), in this client's position units."""
+    result = await asyncio.wait_for(
+        session.client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=session.position(session.texts[uri], offset),
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
+                ),
+            )
+        ),
+        HANG,
+    )
+    if result is None:
+        return None
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    return str(items[0].insert_text) if items else None
+
+
+# --- 1. completions never stop for good -------------------------------------------------------
+
+
+async def test_a_refused_probe_after_a_rate_limit_does_not_stop_completions(
+    start: Starter, fake: FakeMistral
+) -> None:
+    """429 (pause 0), then the half-open probe gets a 422: the next request goes out."""
+    session = await start(configuration={})
+    session.open(URI, "total = ")
+    fake.fail_next(429, {"message": "Requests rate limit exceeded"}, headers={"Retry-After": "0"})
+    assert await ask(session, URI, len("total = ")) is None
+    session.replace(URI, 8, 8, "a")
+    fake.fail_next(422, {"detail": [{"type": "x", "loc": ["body", "prompt"], "msg": "bad"}]})
+    assert await ask(session, URI, 9) is None  # the probe, refused
+    assert len(fake.fim_requests()) == 2
+    fake.fim_text = "42"
+    session.replace(URI, 9, 9, "b")
+    assert await ask(session, URI, 10) == "42"
+    assert len(fake.fim_requests()) == 3
+
+
+async def test_any_settings_change_resumes_after_a_rate_limit(
+    start: Starter, fake: FakeMistral
+) -> None:
+    session = await start(configuration={})
+    session.open(URI, "total = ")
+    fake.fail_next(429, {"message": "slow down"}, headers={"Retry-After": "3600"})
+    assert await ask(session, URI, 8) is None
+    session.replace(URI, 8, 8, "a")
+    assert await ask(session, URI, 9) is None
+    assert len(fake.fim_requests()) == 1  # paused
+    reconfigure(session, {"debounceMs": 1})
+    fake.fim_text = "42"
+    assert await ask(session, URI, 9) == "42"
+    assert len(fake.fim_requests()) == 2
+
+
+# --- 8. exit without shutdown ------------------------------------------------------------------
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("shutdown", [True, False])
+def test_exit_code_says_whether_shutdown_came_first(
+    fake: FakeMistral, client: str, shutdown: bool
+) -> None:
+    """LSP: ``exit`` after ``shutdown`` exits 0, without it 1."""
+    params = get_converter().unstructure(
+        types.InitializeParams(capabilities=capabilities_for(client), process_id=None),
+        types.InitializeParams,
+    )
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+    ]
+    if shutdown:
+        messages.append({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+    messages.append({"jsonrpc": "2.0", "method": "exit"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "codestral_ls"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=server_env(fake),
+    )
+    assert process.stdin is not None and process.stdout is not None
+    # Send one message at a time after the answer to the previous request, as a client does.
+    process.stdin.write(_frame(messages[0]))
+    process.stdin.flush()
+    _read_until_id(process.stdout, 1)
+    for message in messages[1:]:
+        process.stdin.write(_frame(message))
+        process.stdin.flush()
+        if message.get("id") == 2:
+            _read_until_id(process.stdout, 2)
+    try:
+        code = process.wait(timeout=HANG)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdin.close()
+        process.stdout.close()
+    assert code == (0 if shutdown else 1)
+
+
+def _read_until_id(stream: Any, wanted: int) -> dict[str, Any]:
+    """Read framed messages until the response with id ``wanted``."""
+    while True:
+        length = 0
+        while True:
+            line = stream.readline()
+            assert line, "the server closed its output"
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        message = json.loads(stream.read(length))
+        if message.get("id") == wanted and "method" not in message:
+            return dict(message)
+
+
+# --- 9. cache key and explicit requests ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"maxTokens": 100}, {"stop": ["\n\n"]}, {"temperature": 0.4}],
+    ids=["maxTokens", "stop", "temperature"],
+)
+async def test_a_setting_that_changes_the_request_is_not_answered_from_the_cache(
+    start: Starter, fake: FakeMistral, change: dict[str, Any]
+) -> None:
+    session = await start(configuration={})
+    session.open(URI, "value = \n")
+    fake.fim_text = "first_answer"
+    assert await ask(session, URI, len("value = ")) == "first_answer"
+    assert await ask(session, URI, len("value = ")) == "first_answer"  # cached
+    assert len(fake.fim_requests()) == 1
+    reconfigure(session, change)
+    fake.fim_text = "second_answer"
+    assert await ask(session, URI, len("value = ")) == "second_answer"
+    assert len(fake.fim_requests()) == 2
+    body = fake.fim_requests()[-1].body
+    assert body is not None
+    key, value = next(iter(change.items()))
+    field = {"maxTokens": "max_tokens"}.get(key, key)
+    assert body[field] == value
+
+
+async def test_an_explicit_request_skips_the_debounce(start: Starter, fake: FakeMistral) -> None:
+    """With a one-hour debounce, only an explicit request can reach the model at all."""
+    fake.fim_text = "compute()"
+    session = await start({"debounceMs": 3_600_000}, configuration={"debounceMs": 3_600_000})
+    session.open(URI, "value = ")
+    assert await ask_explicitly(session, URI, len("value = ")) == "compute()"
+    assert len(fake.fim_requests()) == 1
+
+
+async def test_an_explicit_request_is_not_answered_by_an_empty_answer(
+    start: Starter, fake: FakeMistral
+) -> None:
+    session = await start()
+    session.open(URI, "value = ")
+    fake.fim_text = ""
+    assert await ask(session, URI, len("value = ")) is None
+    fake.fim_text = "compute()"
+    assert await ask_explicitly(session, URI, len("value = ")) == "compute()"
+    assert len(fake.fim_requests()) == 2
+
+
+# --- 10. only the documented unknown-model answers pause ------------------------------------
+
+
+async def test_a_refusal_naming_the_model_does_not_pause_completions(
+    start: Starter, fake: FakeMistral
+) -> None:
+    session = await start(configuration={})
+    session.open(URI, "total = ")
+    fake.fail_next(
+        400,
+        {
+            "object": "error",
+            "message": "Prompt is too long for codestral-latest (40000 tokens)",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        },
+    )
+    assert await ask(session, URI, 8) is None
+    [message] = session.messages
+    assert "too long" in message and "not available" not in message
+    fake.fim_text = "42"
+    session.replace(URI, 8, 8, "a")
+    assert await ask(session, URI, 9) == "42"  # not paused
+    assert len(fake.fim_requests()) == 2
+
+
+async def test_the_documented_unknown_model_answer_still_pauses(
+    start: Starter, fake: FakeMistral
+) -> None:
+    session = await start({"model": "codestral-nope"}, configuration={"model": "codestral-nope"})
+    session.open(URI, "total = ")
+    assert await ask(session, URI, 8) is None  # 400 {"type": "invalid_model", ...}
+    session.replace(URI, 8, 8, "a")
+    assert await ask(session, URI, 9) is None
+    assert len(fake.fim_requests()) == 1
+    [message] = session.messages
+    assert "codestral-nope" in message and "not available" in message
+
+
+# --- 7. a lone surrogate ------------------------------------------------------------------------
+
+
+async def test_a_lone_surrogate_is_replaced_and_completions_go_on(
+    start: Starter, fake: FakeMistral
+) -> None:
+    """UTF-16 clients can send half a surrogate pair (JSON ``"\\ud83d"``): it is sent as U+FFFD
+    and the completion comes back, in this file and later ones."""
+    fake.fim_text = "42"
+    session = await start()
+    text = 'label = "\ud83d"\nvalue = '
+    session.open(URI, text)
+    assert await ask(session, URI, len(text)) == "42"
+    [request] = fake.fim_requests()
+    assert request.errors == [] and request.body is not None
+    assert request.body["prompt"] == 'label = "\ufffd"\nvalue = '
+    # and the cursor may sit right after it
+    assert await ask(session, URI, len('label = "\ud83d')) == "42"
