@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -245,7 +246,7 @@ def _secret_name(name: str) -> bool:
         return False
     if any(part in _SECRET_WORDS for part in parts):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(parts, parts[1:]))
+    return any(pair in _SECRET_PAIRS for pair in pairwise(parts))
 
 
 def _looks_like_code(value: str) -> bool:

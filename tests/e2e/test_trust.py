@@ -272,3 +272,29 @@ async def test_a_lone_surrogate_is_replaced_and_completions_go_on(
     assert request.body["prompt"] == 'label = "\ufffd"\nvalue = '
     # and the cursor may sit right after it
     assert await ask(session, URI, len('label = "\ud83d')) == "42"
+
+
+# --- 4. a secret being typed ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cut", [len('db_password = "hunter2'), len('db_password = "hunter2secret')]
+)
+async def test_a_secret_being_typed_is_never_sent(
+    start: Starter, fake: FakeMistral, cut: int
+) -> None:
+    """The cursor inside an unclosed secret (mid-word, or at its end while typing): no part of
+    it goes out; an ordinary string such as an author's name does."""
+    fake.fim_text = "x"
+    session = await start()
+    head = 'author = "Tolkien"\n'
+    line = 'db_password = "hunter2secret'
+    text = head + line + "\nnext = 1\n"
+    session.open(URI, text)
+    await ask(session, URI, len(head) + cut)
+    [request] = fake.fim_requests()
+    assert request.body is not None
+    sent = request.body["prompt"] + request.body["suffix"]
+    assert "hunter2" not in sent and "secret" not in sent.replace("[REDACTED]", "")
+    assert request.body["prompt"].startswith('author = "Tolkien"\ndb_password = "[REDACTED]')
+    assert request.body["suffix"].endswith("next = 1\n")
