@@ -364,3 +364,52 @@ def test_the_engine_never_raises_for_any_document_content(
     asyncio.run(scenario())
     if not document.binary:
         assert len(backend.requests) == 1  # nothing in the text stops the request
+
+
+# --- answers for an old document version (issue 10, item 5) ----------------------------------
+
+
+def _edit(document: Document, line: int, start: int, end_line: int, end: int, text: str) -> None:
+    version = (document.version or 0) + 1
+    document.apply_edit(
+        types.Range(
+            start=types.Position(line=line, character=start),
+            end=types.Position(line=end_line, character=end),
+        ),
+        text,
+        version=version,
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        ((0, 0, 0, 0, "import os\n"), None),  # a line inserted above
+        ((0, 0, 2, 0, ""), None),  # lines deleted: the cursor's line is gone
+        ((1, 0, 1, 1, "y"), None),  # the cursor's line changed before the cursor
+        ((1, 6, 1, 6, "+"), None),  # ... or after it
+        ((2, 0, 2, 0, "# below\n"), ("compute(1)", "")),  # below the cursor: still right
+        ((1, 4, 1, 4, "comp"), ("compute(1)", "comp")),  # typing through the answer
+        ((1, 4, 1, 4, "other"), None),  # typing something else
+    ],
+)
+async def test_an_answer_is_returned_only_where_it_still_belongs(
+    edit: tuple[int, int, int, int, str], expected: tuple[str, str] | None
+) -> None:
+    backend = StubBackend(["comp", "ute(1)"])
+    backend.release = asyncio.Event()
+    engine, _ = engine_for(backend)
+    document = Document("file:///t.py", "a = 1\nv = ()\nb = 2\n", version=1)
+    pending = asyncio.ensure_future(engine.complete(document, Cursor(1, 4)))
+    for _ in range(1000):  # until the stream has started (bounded)
+        if backend.consumed >= 1:
+            break
+        await asyncio.sleep(0)
+    _edit(document, *edit)
+    backend.release.set()
+    suggestion = await pending
+    if expected is None:
+        assert suggestion is None
+    else:
+        assert suggestion is not None
+        assert (suggestion.text, suggestion.typed) == expected

@@ -298,3 +298,107 @@ async def test_a_secret_being_typed_is_never_sent(
     assert "hunter2" not in sent and "secret" not in sent.replace("[REDACTED]", "")
     assert request.body["prompt"].startswith('author = "Tolkien"\ndb_password = "[REDACTED]')
     assert request.body["suffix"].endswith("next = 1\n")
+
+
+# --- 5. answers for an old document version ---------------------------------------------------
+
+
+async def _answer_after_edit(
+    session: Session, fake: FakeMistral, offset: int, edit: tuple[int, int, str]
+) -> Any:
+    """Ask at ``offset``, apply ``edit`` (start, end, text) while the answer is held, release."""
+    gate = fake.gate()
+    _, pending = session.request_at(URI, offset)
+    assert await fake.await_requests(1, timeout=HANG)
+    session.replace(URI, *edit)
+    # the edit is handled before the answer comes: a later request on the same connection
+    # is answered after it (the server reads messages in order)
+    origin = types.Position(line=0, character=0)
+    await asyncio.wait_for(
+        session.client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=URI),
+                range=types.Range(start=origin, end=origin),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        ),
+        HANG,
+    )
+    gate.set()
+    return await asyncio.wait_for(pending, HANG)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [(0, 0, "import os\nimport sys\n"), (0, len("a = 1\nb = 2\n"), "")],
+    ids=["lines-inserted-above", "lines-deleted"],
+)
+async def test_an_answer_for_an_old_version_is_not_shown_on_another_line(
+    start: Starter, fake: FakeMistral, edit: tuple[int, int, str]
+) -> None:
+    fake.fim_text = "compute()"
+    session = await start()
+    text = "a = 1\nb = 2\nvalue = "
+    session.open(URI, text)
+    result = await _answer_after_edit(session, fake, len(text), edit)
+    assert session.inserted(result) is None  # empty, and no error
+    # the server is fine: a request for the new text is answered
+    assert await ask(session, URI, len(session.texts[URI])) == "compute()"
+
+
+async def test_typing_through_an_answer_in_flight_keeps_it_in_place(
+    start: Starter, fake: FakeMistral
+) -> None:
+    fake.fim_text = "compute()"
+    session = await start()
+    text = "a = 1\nvalue = "
+    session.open(URI, text)
+    result = await _answer_after_edit(session, fake, len(text), (len(text), len(text), "comp"))
+    start_position = session.position(text, len(text))
+    end_position = session.position(session.texts[URI], len(text) + 4)
+    if session.inline:
+        [item] = result.items
+        assert item.insert_text == "compute()"
+        assert item.range == types.Range(start=start_position, end=end_position)
+    else:
+        [item] = result.items
+        assert item.text_edit.new_text == "compute()"
+        assert item.text_edit.range == types.Range(start=start_position, end=end_position)
+
+
+# --- 3. keyword closers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "language, before, after, answer",
+    [
+        (
+            "lua",
+            "local function setup(opts)\n  if opts.debug then\n    ",
+            "\nend\n",
+            'print("debug")\n  end',
+        ),
+        ("ruby", "def run(opts)\n  if opts[:debug]\n    ", "\nend\n", 'puts "debug"\n  end'),
+        ("shellscript", 'main() {\n  if [ -n "$1" ]; then\n    ', "\n}\n", 'echo "$1"\n  fi'),
+    ],
+    ids=["lua", "ruby", "shell"],
+)
+async def test_the_completions_own_keyword_closer_is_kept(
+    start: Starter, fake: FakeMistral, language: str, before: str, after: str, answer: str
+) -> None:
+    fake.fim_text = answer + "\n"
+    session = await start()
+    session.open(URI, before + after, language_id=language)
+    assert await ask(session, URI, len(before)) == answer
+
+
+# --- 6. meaningful trailing spaces -------------------------------------------------------------
+
+
+async def test_a_trailing_space_that_separates_tokens_is_kept(
+    start: Starter, fake: FakeMistral
+) -> None:
+    fake.fim_text = "a + "
+    session = await start()
+    session.open(URI, "x = foo\n")
+    assert await ask(session, URI, len("x = ")) == "a + "  # x = a + foo, not x = a +foo
