@@ -17,7 +17,10 @@ import pytest
 from lsprotocol import types
 from lsprotocol.converters import get_converter
 
+from codestral_ls.actions import ACTIONS
 from tests.e2e.conftest import CLIENTS, Session, Starter, capabilities_for, server_env
+from tests.e2e.test_code_actions import SHAPES, apply, by_task, chat_requests, find, list_actions
+from tests.e2e.test_code_actions import URI as SHAPES_URI
 from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/trust.py"
@@ -402,3 +405,73 @@ async def test_a_trailing_space_that_separates_tokens_is_kept(
     session = await start()
     session.open(URI, "x = foo\n")
     assert await ask(session, URI, len("x = ")) == "a + "  # x = a + foo, not x = a +foo
+
+
+# --- 2. a cut-off chat answer never deletes code ------------------------------------------------
+
+
+def _long_rewrite(lines: int) -> str:
+    body = "".join(f"    step_{i} = r * {i}\n" for i in range(lines))
+    return f"```python\ndef area(self, r):\n{body}    return r\n```\n"
+
+
+async def _resolve(
+    session: Session, action_id: str, start_at: int, end_at: int | None = None
+) -> Any:
+    action = find(await list_actions(session, SHAPES_URI, start_at, end_at), action_id)
+    return await asyncio.wait_for(session.client.code_action_resolve_async(action), HANG)
+
+
+async def test_an_answer_cut_at_the_length_limit_twice_is_not_applied(
+    start: Starter, fake: FakeMistral
+) -> None:
+    fake.chat_text = _long_rewrite(800)  # longer than both budgets
+    session = await start()
+    session.open(SHAPES_URI, SHAPES)
+    resolved = await _resolve(session, "simplify", SHAPES.index("area"))
+    assert resolved.edit is None
+    first, second = chat_requests(fake)  # retried once with a larger budget
+    assert (first.body["max_tokens"], second.body["max_tokens"]) == (2048, 4096)
+    [message] = session.messages
+    assert "cut off" in message and "nothing was changed" in message
+
+
+async def test_an_answer_cut_once_is_asked_again_with_a_larger_budget(
+    start: Starter, fake: FakeMistral
+) -> None:
+    fake.chat_text = _long_rewrite(250)  # over 2048 tokens, under 4096
+    session = await start()
+    session.open(SHAPES_URI, SHAPES)
+    resolved = await _resolve(session, "simplify", SHAPES.index("area"))
+    assert resolved.edit is not None
+    assert "    step_249 = r * 249\n" in apply(session, resolved.edit, SHAPES_URI)
+    assert len(chat_requests(fake)) == 2
+    assert session.messages == []
+
+
+async def test_an_answer_whose_code_block_never_closes_is_not_applied(
+    start: Starter, fake: FakeMistral
+) -> None:
+    fake.chat_text = "```python\ndef area(self, r):\n    return math.pi"
+    session = await start()
+    session.open(SHAPES_URI, SHAPES)
+    resolved = await _resolve(session, "simplify", SHAPES.index("area"))
+    assert resolved.edit is None
+    assert len(chat_requests(fake)) == 1  # the model stopped by itself: no retry
+    [message] = session.messages
+    assert "cut off" in message
+
+
+async def test_a_docstring_answer_that_drops_the_code_is_not_applied(
+    start: Starter, fake: FakeMistral
+) -> None:
+    fake.chat_text = by_task(
+        {ACTIONS["document"].task: '```python\ndef area(self, r):\n    """The area."""\n```'}
+    )
+    session = await start()
+    session.open(SHAPES_URI, SHAPES)
+    start_at = SHAPES.index("    def area")
+    resolved = await _resolve(session, "document", start_at, SHAPES.index("    def name"))
+    assert resolved.edit is None
+    [message] = session.messages
+    assert "leaves out lines" in message and "nothing was changed" in message
