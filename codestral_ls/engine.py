@@ -26,6 +26,7 @@ any upstream answer give a suggestion or None.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -392,7 +393,7 @@ class CompletionEngine:
                 return None
             start = view_at(document, cursor, None)
             suggestion = await self._complete(
-                document, cursor, debounce=debounce and not explicit, explicit=explicit
+                document, cursor, start, debounce=debounce and not explicit, explicit=explicit
             )
             if suggestion is None or (version is not None and document.version == version):
                 return suggestion
@@ -402,7 +403,7 @@ class CompletionEngine:
             return None
 
     async def _complete(
-        self, document: Document, cursor: Cursor, *, debounce: bool, explicit: bool
+        self, document: Document, cursor: Cursor, start: View, *, debounce: bool, explicit: bool
     ) -> Suggestion | None:
         settings = self.settings.for_language(document.language_id)
         if not settings.enabled_for(document.language_id):
@@ -445,7 +446,7 @@ class CompletionEngine:
             self.connection.endpoint,
             request_profile(settings, budget),
         )
-        view = view_at(document, cursor, profile)
+        view = dataclasses.replace(start, model=profile)
         wait = self._debounce_for(uri, settings) if debounce else 0.0
         generation = self._latest.get(uri, 0) + 1
         self._latest[uri] = generation

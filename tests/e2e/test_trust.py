@@ -197,12 +197,30 @@ async def test_a_setting_that_changes_the_request_is_not_answered_from_the_cache
 
 
 async def test_an_explicit_request_skips_the_debounce(start: Starter, fake: FakeMistral) -> None:
-    """With a one-hour debounce, only an explicit request can reach the model at all."""
+    """An explicit request goes out at once: an automatic request for the same spot sent right
+    after it joins it.  (Had it waited for the debounce, the newer request would have ended
+    its wait and it would answer nothing.)"""
     fake.fim_text = "compute()"
-    session = await start({"debounceMs": 3_600_000}, configuration={"debounceMs": 3_600_000})
-    session.open(URI, "value = ")
-    assert await ask_explicitly(session, URI, len("value = ")) == "compute()"
-    assert len(fake.fim_requests()) == 1
+    session = await start({"debounceMs": 5000}, configuration={"debounceMs": 5000})
+    text = "other = \nvalue = "
+    session.open(URI, text)
+    assert await ask_explicitly(session, URI, len("other = ")) == "compute()"  # settings pulled
+    explicit = asyncio.ensure_future(
+        session.client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=URI),
+                position=session.position(text, len(text)),
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
+                ),
+            )
+        )
+    )
+    _, automatic = session.request_at(URI, len(text))
+    result = await asyncio.wait_for(explicit, HANG)
+    assert result is not None and result.items[0].insert_text == "compute()"
+    assert session.inserted(await asyncio.wait_for(automatic, HANG)) == "compute()"
+    assert len(fake.fim_requests()) == 2
 
 
 async def test_an_explicit_request_is_not_answered_by_an_empty_answer(
