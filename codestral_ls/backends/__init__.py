@@ -23,7 +23,7 @@ error type :class:`~codestral_ls.backends.errors.BackendError` and its subclasse
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -89,8 +89,11 @@ class Backend(Protocol):
         """Pieces of the completion; closing the generator early closes the HTTP response."""
         ...
 
-    def chat_stream(self, req: ChatRequest) -> AsyncGenerator[str, None]:
-        """Pieces of a chat answer (code actions); closing early closes the HTTP response."""
+    def chat_stream(
+        self, req: ChatRequest, *, on_finish: Callable[[str], None] | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Pieces of a chat answer (code actions); closing early closes the HTTP response.
+        ``on_finish`` receives the finish reason (``"length"``: the answer was cut)."""
         ...
 
     async def list_models(self) -> list[dict[str, Any]]:

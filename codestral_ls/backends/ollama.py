@@ -254,12 +254,20 @@ class OllamaBackend(HttpBackend):
             async for piece in pieces:
                 yield piece
 
-    async def chat_stream(self, req: ChatRequest) -> AsyncGenerator[str, None]:
-        """Yield the chat answer piece by piece (``POST /api/chat``)."""
+    async def chat_stream(
+        self, req: ChatRequest, *, on_finish: Callable[[str], None] | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Yield the chat answer piece by piece (``POST /api/chat``); ``on_finish`` receives
+        the last line's ``done_reason`` (``"length"``: cut at ``num_predict``)."""
         body = ollama_chat_body(req, keep_alive=self.keep_alive)
-        async with aclosing(
-            self._ndjson_pieces(CHAT_PATH, body, req.model, _message_piece)
-        ) as pieces:
+
+        def piece_of(event: dict[str, Any]) -> Any:
+            reason = event.get("done_reason")
+            if on_finish is not None and event.get("done") is True and isinstance(reason, str):
+                on_finish(reason)
+            return _message_piece(event)
+
+        async with aclosing(self._ndjson_pieces(CHAT_PATH, body, req.model, piece_of)) as pieces:
             async for piece in pieces:
                 yield piece
 

@@ -21,7 +21,7 @@ The key is optional and sent as ``Authorization: Bearer`` when configured.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -246,15 +246,27 @@ class OpenAICompatBackend(HttpBackend):
             async for piece in pieces:
                 yield piece
 
-    async def chat_stream(self, req: ChatRequest) -> AsyncGenerator[str, None]:
-        """Yield the chat answer piece by piece (``POST /v1/chat/completions``)."""
-        pieces = self._sse_pieces(
-            CHAT_PATH,
-            chat_body(req),
-            req.model,
-            lambda data, host, status: self._choice_text(self._event(data, host, status)),
-            lambda payload, host, status: self._completion(payload, host, status).text,
-        )
+    async def chat_stream(
+        self, req: ChatRequest, *, on_finish: Callable[[str], None] | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Yield the chat answer piece by piece (``POST /v1/chat/completions``); ``on_finish``
+        receives the ``finish_reason`` (``"length"``: cut at ``max_tokens``)."""
+
+        def piece_of(data: str, host: str, status: int) -> str:
+            event = self._event(data, host, status)
+            choice = first_choice(event)
+            reason = choice.get("finish_reason") if choice is not None else None
+            if on_finish is not None and isinstance(reason, str):
+                on_finish(reason)
+            return self._choice_text(event)
+
+        def whole(payload: Any, host: str, status: int) -> str:
+            completion = self._completion(payload, host, status)
+            if on_finish is not None and completion.finish_reason:
+                on_finish(completion.finish_reason)
+            return completion.text
+
+        pieces = self._sse_pieces(CHAT_PATH, chat_body(req), req.model, piece_of, whole)
         async with aclosing(pieces) as stream:
             async for piece in stream:
                 yield piece

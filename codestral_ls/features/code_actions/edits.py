@@ -15,11 +15,13 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from ...actions import (
+    ActionSpec,
     Destination,
     Hunk,
     Region,
     companion_test_file,
     fit_answer,
+    keeps_code,
     line_hunks,
     pick_block,
 )
@@ -29,6 +31,11 @@ from ...lines import detect_eol
 from .listing import ClientSupport
 
 logger = logging.getLogger(__name__)
+
+DROPPED_CODE_MESSAGE = (
+    "codestral-ls: Codestral's answer leaves out lines of the code it was asked to document, "
+    "so it was not applied; nothing was changed."
+)
 
 #: Tells the user why nothing was changed, once: ``fail(key, message[, kind])``.
 Fail = Callable[..., "Outcome"]
@@ -100,7 +107,13 @@ class EditBuilder:
         return types.WorkspaceEdit(changes={document.uri: list(edits)})
 
     def rewrite_edit(
-        self, document: Document, region: Region, old: list[str], answer: str, hidden: bool
+        self,
+        document: Document,
+        region: Region,
+        old: list[str],
+        answer: str,
+        hidden: bool,
+        spec: ActionSpec,
     ) -> Outcome:
         code = pick_block(answer, document.language_id, "\n".join(old))
         new = fit_answer(code, old) if code is not None else []
@@ -108,6 +121,8 @@ class EditBuilder:
             return self._fail(
                 "empty", "codestral-ls: Codestral's answer held no code block; nothing was changed."
             )
+        if spec.keeps_code and not keeps_code(old, new):
+            return self._fail("dropped-code", DROPPED_CODE_MESSAGE)
         if (refused := self.overwrites_secret(new, old, hidden)) is not None:
             return refused
         eol = detect_eol(document.lines, document.lines[region.first])

@@ -16,11 +16,13 @@ from lsprotocol import types
 
 from ...actions import (
     CHAT_MAX_TOKENS,
+    CHAT_RETRY_MAX_TOKENS,
     CHAT_TEMPERATURE,
     CUSTOM_EDIT,
     PromptInput,
     Region,
     build_messages,
+    is_cut,
     region_for,
 )
 from ...actions.prompts import (
@@ -54,6 +56,11 @@ logger = logging.getLogger(__name__)
 STALE_MESSAGE = (
     "codestral-ls: the document changed since this code action was offered, so its edit was "
     "not applied. Run the action again."
+)
+CUT_MESSAGE = (
+    "codestral-ls: Codestral's answer was cut off before its end (its length limit, or a code "
+    "block that never closed), so it was not applied; nothing was changed. Select less code "
+    "and run the action again."
 )
 NO_KEY_MESSAGE = (
     "codestral-ls: no API key, so code actions cannot ask Codestral. Set CODESTRAL_API_KEY "
@@ -205,23 +212,33 @@ class ActionRunner:
             tests=destination[0] if destination else None,
         )
         model = settings.chatModel
-        chat = ChatRequest(
-            model=model,
-            messages=build_messages(request.spec, prompt),
-            max_tokens=CHAT_MAX_TOKENS,
-            temperature=CHAT_TEMPERATURE,
-            stream=True,
-        )
-        try:
-            answer = await self._stream(chat, request.spec.title)
-        except ActionCancelled:
-            return Outcome(message="Cancelled.")
-        except BackendError as error:
-            logger.info("code action %s failed: %s", request.spec.id, error.message)
-            return self._upstream_failure(error, model)
+        messages = build_messages(request.spec, prompt)
+        # An answer cut at the length limit is asked again once with a larger budget; an answer
+        # that is still cut (or whose code block never closes) is never applied.
+        for max_tokens in (CHAT_MAX_TOKENS, CHAT_RETRY_MAX_TOKENS):
+            chat = ChatRequest(
+                model=model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=CHAT_TEMPERATURE,
+                stream=True,
+            )
+            try:
+                answer, finish_reason = await self._stream(chat, request.spec.title)
+            except ActionCancelled:
+                return Outcome(message="Cancelled.")
+            except BackendError as error:
+                logger.info("code action %s failed: %s", request.spec.id, error.message)
+                return self._upstream_failure(error, model)
+            if finish_reason != "length" or request.spec.id == "explain":
+                break
+            logger.info("the answer to %s was cut at %d tokens", request.spec.id, max_tokens)
+        cut = finish_reason == "length" or is_cut(answer)
 
         if ls.documents.get(request.uri) is not document or document.version != version:
             return self._fail("stale", STALE_MESSAGE)
+        if cut and request.spec.id != "explain":
+            return self._fail("cut", CUT_MESSAGE)
         if request.spec.id == "explain":
             # The explanation is written to a file: secrets stay out of it.
             answer = unmask_secrets(answer, [REDACTED] * len(secrets))
@@ -231,7 +248,7 @@ class ActionRunner:
         if request.spec.id == "tests":
             assert destination is not None
             return self.edits.tests_edit(document, region, old, answer, destination, hidden)
-        return self.edits.rewrite_edit(document, region, old, answer, hidden)
+        return self.edits.rewrite_edit(document, region, old, answer, hidden, request.spec)
 
     def _upstream_failure(self, error: BackendError, model: str) -> Outcome:
         if isinstance(error, AuthenticationError):
@@ -256,8 +273,9 @@ class ActionRunner:
 
     # ------------------------------------------------------------------ streaming + progress
 
-    async def _stream(self, chat: ChatRequest, title: str) -> str:
-        """The model's whole answer, streamed, with cancellable ``$/progress`` when possible.
+    async def _stream(self, chat: ChatRequest, title: str) -> tuple[str, str | None]:
+        """The model's whole answer and its ``finish_reason``, streamed, with cancellable
+        ``$/progress`` when possible.
 
         Cancelling the progress (``window/workDoneProgress/cancel``) closes the HTTP stream and
         raises :class:`ActionCancelled`; cancelling the request itself (``$/cancelRequest``)
@@ -266,10 +284,11 @@ class ActionRunner:
         ls = self.ls
         token = await self._begin_progress(title, f"Asking {chat.model}…")
         parts: list[str] = []
+        finish: list[str] = []
 
         async def collect() -> None:
             lines = 0
-            async with aclosing(ls.backend.chat_stream(chat)) as pieces:
+            async with aclosing(ls.backend.chat_stream(chat, on_finish=finish.append)) as pieces:
                 async for piece in pieces:
                     parts.append(piece)
                     if token is not None and "\n" in piece:
@@ -311,7 +330,7 @@ class ActionRunner:
             if token is not None:
                 ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=outcome))
                 ls.work_done_progress.tokens.pop(token, None)
-        return "".join(parts)
+        return "".join(parts), (finish[-1] if finish else None)
 
     async def _begin_progress(self, title: str, message: str) -> str | None:
         return await begin_progress(
