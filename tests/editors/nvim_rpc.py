@@ -7,6 +7,7 @@ polls Neovim's state over RPC until a condition holds (or a generous timeout pas
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -126,10 +127,8 @@ class Editor:
                 self.api.command("qa!", async_=True)
             except Exception:
                 pass
-            try:
+            with contextlib.suppress(Exception):
                 self.api.close()
-            except Exception:
-                pass
             self.api = None
         if self.process is not None:
             try:

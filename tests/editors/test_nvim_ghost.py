@@ -56,9 +56,7 @@ def editor_env(tmp_path: Path, fake: FakeMistral) -> dict[str, str]:
 
 
 @pytest.fixture
-def nvim(
-    request: pytest.FixtureRequest, tmp_path: Path, fake: FakeMistral
-) -> Iterator[Editor]:
+def nvim(request: pytest.FixtureRequest, tmp_path: Path, fake: FakeMistral) -> Iterator[Editor]:
     assert NVIM is not None
     editor = Editor(NVIM, tmp_path, editor_env(tmp_path, fake)).start()
     failures = request.session.testsfailed
@@ -71,9 +69,7 @@ def nvim(
         editor.stop()
 
 
-def open_file(
-    nvim: Editor, tmp_path: Path, text: str = SOURCE, **options: Any
-) -> Path:
+def open_file(nvim: Editor, tmp_path: Path, text: str = SOURCE, **options: Any) -> Path:
     file = tmp_path / "example.py"
     file.write_text(text, encoding="utf-8")
     settings = options.pop("settings", {"debounceMs": 0})
@@ -134,9 +130,12 @@ def test_typing_draws_the_completion_as_ghost_text(
     assert requests and all(r.errors == [] for r in requests)
     assert requests[-1].body is not None and requests[-1].body["prompt"].endswith("return a")
     # The server offered no completion items on top (the client announced inline completion).
-    assert nvim.lua(
-        "return vim.lsp.get_clients({ bufnr = 0 })[1].server_capabilities.completionProvider"
-    ) is None
+    assert (
+        nvim.lua(
+            "return vim.lsp.get_clients({ bufnr = 0 })[1].server_capabilities.completionProvider"
+        )
+        is None
+    )
 
 
 def test_a_multi_line_completion_draws_virtual_lines(
@@ -259,9 +258,7 @@ def test_typing_through_keeps_the_rest_visible_without_requests(
 # --- clearing --------------------------------------------------------------------------------
 
 
-def test_escape_clears_the_ghost_text(
-    nvim: Editor, tmp_path: Path, fake: FakeMistral
-) -> None:
+def test_escape_clears_the_ghost_text(nvim: Editor, tmp_path: Path, fake: FakeMistral) -> None:
     fake.fim_text = " + b"
     open_file(nvim, tmp_path)
     type_at_end_of(nvim, 3, "a")
@@ -287,9 +284,13 @@ def test_moving_off_the_line_and_an_empty_answer_clear(
     nvim.wait_for("the cursor on line 2", lambda: cursor(nvim)[0] == 2)
     assert nvim.ghost() is None
     # The server answers empty at the new spot: still nothing drawn.
-    nvim.wait_for("an answer", lambda: stats(nvim)["requests"] >= 2 and not nvim.lua(
-        "return next(vim.lsp.get_clients({ bufnr = 0 })[1].requests) ~= nil"
-    ))
+    nvim.wait_for(
+        "an answer",
+        lambda: (
+            stats(nvim)["requests"] >= 2
+            and not nvim.lua("return next(vim.lsp.get_clients({ bufnr = 0 })[1].requests) ~= nil")
+        ),
+    )
     assert nvim.ghost() is None
 
 
@@ -337,9 +338,13 @@ def test_a_users_tab_mapping_works_when_nothing_is_shown(
     fake.fim_text = ""
     open_file(nvim, tmp_path)
     type_at_end_of(nvim, 3)
-    nvim.wait_for("the empty answer", lambda: stats(nvim)["requests"] >= 1 and not nvim.lua(
-        "return next(vim.lsp.get_clients({ bufnr = 0 })[1].requests) ~= nil"
-    ))
+    nvim.wait_for(
+        "the empty answer",
+        lambda: (
+            stats(nvim)["requests"] >= 1
+            and not nvim.lua("return next(vim.lsp.get_clients({ bufnr = 0 })[1].requests) ~= nil")
+        ),
+    )
     assert nvim.ghost() is None
 
     nvim.input("<Tab>")
