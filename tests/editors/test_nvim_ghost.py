@@ -446,3 +446,76 @@ def test_toggle_pauses_the_buffer_and_shows_in_the_statusline(
     assert "(paused)" not in nvim.lua("return require('codestral').statusline()")
     nvim.input("A ")
     ghost_with(nvim, " + b")
+
+
+def no_request_in_flight(nvim: Editor) -> bool:
+    return not nvim.lua(
+        "local st = require('codestral.ghost').buffers[vim.api.nvim_get_current_buf()] "
+        "return st ~= nil and st.pending ~= nil"
+    )
+
+
+def test_switching_buffers_clears(nvim: Editor, tmp_path: Path, fake: FakeMistral) -> None:
+    fake.fim_text = " + b"
+    open_file(nvim, tmp_path)
+    first = nvim.lua("return vim.api.nvim_get_current_buf()")
+    type_at_end_of(nvim, 3, "a")
+    ghost_with(nvim, " + b")
+
+    nvim.lua("vim.api.nvim_set_current_buf(vim.api.nvim_create_buf(true, false))")
+    nvim.wait_for(
+        "the other buffer", lambda: nvim.lua("return vim.api.nvim_get_current_buf()") != first
+    )
+
+    marks = nvim.lua(
+        "return #vim.api.nvim_buf_get_extmarks(..., vim.api.nvim_get_namespaces().codestral_ghost,"
+        " 0, -1, {})",
+        first,
+    )
+    assert marks == 0
+
+
+def test_an_excluded_file_is_not_asked_for_again(
+    nvim: Editor, tmp_path: Path, fake: FakeMistral
+) -> None:
+    fake.fim_text = " + b"
+    open_file(nvim, tmp_path, settings={"debounceMs": 0, "exclude": ["example.py"]})
+    type_at_end_of(nvim, 3, "a")
+    nvim.wait_for(
+        "the server to say the file is excluded",
+        lambda: nvim.lua("return vim.b.codestral_excluded") is True,
+    )
+    nvim.wait_for("no request in flight", lambda: no_request_in_flight(nvim))
+    sent = stats(nvim)["requests"]
+
+    nvim.input("bc")
+    nvim.wait_for("the typed keys", lambda: line(nvim) == "    return abc")
+    assert stats(nvim)["requests"] == sent
+    assert nvim.ghost() is None
+    assert fake.fim_requests() == []
+
+
+def test_no_ghost_text_while_the_completion_menu_is_visible(
+    nvim: Editor, tmp_path: Path, fake: FakeMistral
+) -> None:
+    # A UI, so that the popup menu is really shown (headless Neovim alone has none).
+    nvim.api.ui_attach(80, 24, rgb=True, ext_linegrid=True)
+    fake.fim_text = "ha_one"
+    open_file(nvim, tmp_path, "alpha_one = alpine_two = 1\nx = \n")
+    type_at_end_of(nvim, 2, "al")
+    ghost_with(nvim, "ha_one")
+    sent = stats(nvim)["requests"]
+
+    nvim.input("<C-n>")  # keyword completion: two matches, so a menu
+    nvim.wait_for("the menu", lambda: nvim.lua("return vim.fn.pumvisible()") == 1)
+    nvim.wait_for("no ghost text", lambda: nvim.ghost() is None)
+    nvim.input("<C-n>")
+    nvim.wait_for("the next item", lambda: line(nvim) == "x = alpine_two")
+    assert nvim.lua("return vim.fn.pumvisible()") == 1
+    assert nvim.ghost() is None
+    assert stats(nvim)["requests"] == sent
+
+    # Closing the menu (back to what was typed) lets the ghost text come back.
+    nvim.input("<C-e>")
+    nvim.wait_for("the menu to close", lambda: nvim.lua("return vim.fn.pumvisible()") == 0)
+    ghost_with(nvim, "ha_one")

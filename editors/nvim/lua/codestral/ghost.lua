@@ -47,17 +47,11 @@ local function state(bufnr)
 end
 
 local function client_request(client, method, params, handler, bufnr)
-  if vim.fn.has('nvim-0.11') == 1 then
-    return client:request(method, params, handler, bufnr)
-  end
-  return client.request(method, params, handler, bufnr)
+  return codestral().call(client, 'request', method, params, handler, bufnr)
 end
 
 local function client_cancel(client, id)
-  if vim.fn.has('nvim-0.11') == 1 then
-    return client:cancel_request(id)
-  end
-  return client.cancel_request(id)
+  return codestral().call(client, 'cancel_request', id)
 end
 
 --- Row (0-based), byte column and changedtick of the cursor in the current window.

@@ -14,7 +14,7 @@ M.doctor_timeout_ms = 30000
 local KEY_VARIABLES = { 'CODESTRAL_API_KEY', 'MISTRAL_API_KEY' }
 
 local function check_neovim(codestral)
-  if vim.fn.has('nvim-0.11') == 1 then
+  if vim.fn.has('nvim-0.10') == 1 then
     local path = codestral.ghost_path()
     local mode = path and codestral.path_names[path] or 'no suggestions (ghost_text and completion are both off)'
     health.ok(string.format('Neovim %s: %s', tostring(vim.version()), mode))
@@ -25,7 +25,7 @@ local function check_neovim(codestral)
       health.info(string.format('paused with :Codestral toggle in %d buffer(s)', #paused))
     end
   else
-    health.error('Neovim 0.11 or newer is needed', { 'Upgrade Neovim.' })
+    health.error('Neovim 0.10 or newer is needed', { 'Upgrade Neovim.' })
   end
 end
 

@@ -54,6 +54,25 @@ M.statuses = {}
 
 local augroup = vim.api.nvim_create_augroup('codestral', { clear = true })
 
+--- Neovim 0.11 has vim.lsp.config/enable and client methods (`client:request()`); 0.10 has
+--- vim.lsp.start and client functions (`client.request()`).
+local HAS_011 = vim.fn.has('nvim-0.11') == 1
+
+--- Call a method of an LSP client on 0.10 and 0.11 alike: `M.call(client, 'request', ...)`.
+function M.call(client, name, ...)
+  if HAS_011 then
+    return client[name](client, ...)
+  end
+  return client[name](...)
+end
+
+local function supports(client, method, bufnr)
+  if HAS_011 then
+    return client:supports_method(method, bufnr)
+  end
+  return client.supports_method(method, { bufnr = bufnr })
+end
+
 local function notify(message, level)
   vim.notify('codestral: ' .. message, level or vim.log.levels.INFO, { title = 'codestral' })
 end
@@ -64,7 +83,7 @@ function M.cmd()
   if M.config.cmd then
     return M.config.cmd
   end
-  local configured = vim.lsp.config[M.name]
+  local configured = HAS_011 and vim.lsp.config[M.name] or nil
   if configured and type(configured.cmd) == 'table' then
     return configured.cmd
   end
@@ -124,7 +143,7 @@ end
 function M.enable_completion(client, bufnr)
   local path = M.ghost_path()
   local keymaps = require('codestral.keymaps')
-  if path == 'native' and client:supports_method('textDocument/inlineCompletion', bufnr) then
+  if path == 'native' and supports(client, 'textDocument/inlineCompletion', bufnr) then
     vim.lsp.inline_completion.enable(M.enabled(bufnr), { bufnr = bufnr })
     local config = keymaps_config()
     keymaps.set(bufnr, config and { accept = config.accept } or false, {
@@ -152,7 +171,7 @@ function M.enable_completion(client, bufnr)
     })
     return 'ghost_text'
   end
-  if M.config.completion and client:supports_method('textDocument/completion', bufnr) then
+  if M.config.completion and vim.lsp.completion ~= nil and supports(client, 'textDocument/completion', bufnr) then
     vim.lsp.completion.enable(M.enabled(bufnr), client.id, bufnr, { autotrigger = M.config.autotrigger })
     vim.api.nvim_create_autocmd('CompleteDone', {
       group = augroup,
@@ -311,7 +330,7 @@ function M.execute(client, command, args, callback)
     args = vim.empty_dict()
   end
   local params = { command = command, arguments = { args } }
-  client:request('workspace/executeCommand', params, function(err, result)
+  M.call(client, 'request', 'workspace/executeCommand', params, function(err, result)
     callback(err, result)
   end, vim.api.nvim_get_current_buf())
 end
@@ -508,21 +527,21 @@ end
 function M.restart()
   local clients = vim.lsp.get_clients({ name = M.name })
   for _, client in ipairs(clients) do
-    client:stop()
+    M.call(client, 'stop')
   end
   local stopped = vim.wait(3000, function()
     return #vim.lsp.get_clients({ name = M.name }) == 0
   end, 20)
   if not stopped then
     for _, client in ipairs(vim.lsp.get_clients({ name = M.name })) do
-      client:stop(true)
+      M.call(client, 'stop', true)
     end
   end
   M.statuses = {}
   for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
     vim.b[bufnr].codestral_excluded = nil
   end
-  vim.cmd.doautoall({ args = { 'nvim.lsp.enable', 'FileType' }, mods = { silent = true } })
+  vim.cmd.doautoall({ args = { HAS_011 and 'nvim.lsp.enable' or 'codestral', 'FileType' }, mods = { silent = true } })
 end
 
 --- `:Codestral {subcommand}`.
@@ -585,7 +604,9 @@ function M.setup(opts)
     -- completion items on top of the ghost text.
     lsp_config.capabilities = { textDocument = { inlineCompletion = { dynamicRegistration = false } } }
   end
-  vim.lsp.config(M.name, lsp_config)
+  if HAS_011 then
+    vim.lsp.config(M.name, lsp_config)
+  end
 
   vim.api.nvim_clear_autocmds({ group = augroup })
   vim.api.nvim_create_autocmd('LspAttach', {
@@ -614,7 +635,36 @@ function M.setup(opts)
       end
     end,
   })
-  vim.lsp.enable(M.name)
+  if HAS_011 then
+    vim.lsp.enable(M.name)
+  else
+    M.start_on_filetype(lsp_config)
+  end
+end
+
+--- Neovim 0.10 (no vim.lsp.config/enable): start the client on FileType with vim.lsp.start,
+--- from `lsp/codestral_ls.lua` merged with the setup() options.
+---@param lsp_config table
+function M.start_on_filetype(lsp_config)
+  local file = vim.api.nvim_get_runtime_file('lsp/codestral_ls.lua', false)[1]
+  local base = file and dofile(file) or {}
+  local config = vim.tbl_deep_extend('force', base, lsp_config)
+  config.name = M.name
+  config.capabilities = vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), config.capabilities or {})
+  local filetypes, markers = config.filetypes, config.root_markers or { '.git' }
+  config.filetypes, config.root_markers, config.workspace_required = nil, nil, nil
+  vim.api.nvim_create_autocmd('FileType', {
+    group = augroup,
+    desc = 'codestral: start codestral-ls',
+    callback = function(event)
+      if vim.bo[event.buf].buftype ~= '' or (filetypes and not vim.tbl_contains(filetypes, vim.bo[event.buf].filetype)) then
+        return
+      end
+      local root = vim.fs.root(event.buf, markers) or vim.fn.getcwd()
+      vim.lsp.start(vim.tbl_extend('force', config, { root_dir = root }), { bufnr = event.buf })
+    end,
+  })
+  vim.cmd.doautoall({ args = { 'codestral', 'FileType' }, mods = { silent = true } })
 end
 
 return M
