@@ -251,9 +251,6 @@ function M.on_answer(bufnr, pending, err, result, position)
   end
   show(bufnr, st, text)
   M.stats.drawn = M.stats.drawn + 1
-  if codestral().config.on_ghost_text then
-    codestral().config.on_ghost_text(bufnr, text)
-  end
 end
 
 --- If the text typed since the suggestion was drawn is its beginning, keep the rest shown.
@@ -359,7 +356,6 @@ function M.take(text, kind)
   if word == nil or word == '' then
     word = first:sub(1, 1)
   end
-  -- A lone run of punctuation followed by blanks: stop before the blanks.
   return word
 end
 
