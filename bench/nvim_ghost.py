@@ -43,6 +43,24 @@ sys.path[:0] = [str(ROOT)]
 from tests.editors.nvim_rpc import SERVER_CMD, Editor, find_nvim  # noqa: E402
 from tests.fake_mistral import FakeMistral  # noqa: E402
 
+
+class TimedFake(FakeMistral):
+    """The fake, timing how long it takes over each FIM request (its latency, body validation
+    and streaming), so that the server's own share can be told apart."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spans: list[float] = []
+
+    def _handle(self, handler: Any) -> None:
+        started = time.monotonic()
+        try:
+            super()._handle(handler)
+        finally:
+            if handler.command == "POST" and "fim" in handler.path:
+                self.spans.append(time.monotonic() - started)
+
+
 SUGGESTION = "(alpha, beta, gamma)"
 BURST = "total = compute_sums"  # 20 keys
 TYPE_THROUGH = 10
@@ -111,7 +129,7 @@ def wait_settled(ed: Editor) -> None:
 
 
 def one_round(
-    ed: Editor, fake: FakeMistral, rng: random.Random, args: argparse.Namespace
+    ed: Editor, fake: TimedFake, rng: random.Random, args: argparse.Namespace
 ) -> dict[str, Any]:
     gap = lambda: rng.uniform(0.040, 0.080)  # noqa: E731
     # A new line, in insert mode; let its own request finish.
@@ -163,6 +181,7 @@ def one_round(
         "latency_ms": (visible_at - last_sent) * 1000 - args.latency_ms,
         "key_to_request_ms": (marks["requested_at"] - last_sent) * 1000,
         "request_to_answer_ms": (marks["answered_at"] - marks["requested_at"]) * 1000,
+        "fake_ms": fake.spans[-1] * 1000 if upstream_burst == 1 else float("nan"),
         "answer_to_frame_ms": (visible_at - marks["answered_at"]) * 1000,
         "upstream_burst": upstream_burst,
         "upstream_typing_through": len(fake.fim_requests()) - upstream_before,
@@ -189,7 +208,7 @@ def main() -> int:
     rounds: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="nvim-ghost-") as tmp,
-        FakeMistral(latency=args.latency_ms / 1000) as fake,
+        TimedFake(latency=args.latency_ms / 1000) as fake,
     ):
         work = Path(tmp)
         fake.fim_text = SUGGESTION
@@ -217,9 +236,10 @@ def main() -> int:
         # Where the time goes (medians): Neovim until the request is sent, the server (debounce,
         # upstream latency and its own work) until the answer arrives, Neovim until the frame.
         "key_to_request_ms_median": med("key_to_request_ms"),
-        "server_overhead_ms_median": med("request_to_answer_ms")
-        - args.debounce_ms
-        - args.latency_ms,
+        "server_overhead_ms_median": statistics.median(
+            r["request_to_answer_ms"] - args.debounce_ms - r["fake_ms"] for r in rounds
+        ),
+        "fake_ms_median": med("fake_ms"),
         "answer_to_frame_ms_median": med("answer_to_frame_ms"),
         "latency_ms_max": max(latencies),
         "upstream_per_burst": sorted({r["upstream_burst"] for r in rounds}),
@@ -255,8 +275,8 @@ def main() -> int:
     )
     print(
         f"  of which: key -> request sent {summary['key_to_request_ms_median']:.1f} ms (Neovim), "
-        f"server beyond debounce and upstream latency "
-        f"{summary['server_overhead_ms_median']:.1f} ms, answer -> frame "
+        f"fake upstream {summary['fake_ms_median']:.1f} ms (latency included), server beyond "
+        f"debounce and fake {summary['server_overhead_ms_median']:.1f} ms, answer -> frame "
         f"{summary['answer_to_frame_ms_median']:.1f} ms (Neovim); load average "
         f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
