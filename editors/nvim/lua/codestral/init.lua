@@ -266,8 +266,16 @@ function M.on_status(err, result, ctx)
   if result.state == 'excluded' or result.state == 'disabled' then
     -- Stop asking in that buffer: the one named, else the one whose request is under way.
     local ghost = package.loaded['codestral.ghost']
-    local bufnr = type(result.uri) == 'string' and vim.uri_to_bufnr(result.uri) or (ghost and ghost.asking(ctx.client_id))
-    if bufnr and vim.api.nvim_buf_is_valid(bufnr) then
+    local bufnr = ghost and ghost.asking(ctx.client_id)
+    if type(result.uri) == 'string' then
+      bufnr = nil
+      for _, candidate in ipairs(vim.api.nvim_list_bufs()) do
+        if vim.uri_from_bufnr(candidate) == result.uri then
+          bufnr = candidate
+        end
+      end
+    end
+    if bufnr and bufnr > 0 and vim.api.nvim_buf_is_valid(bufnr) then
       vim.b[bufnr].codestral_excluded = true
       if ghost then
         ghost.clear(bufnr)
