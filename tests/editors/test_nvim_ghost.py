@@ -328,8 +328,14 @@ def test_a_stale_answer_is_not_drawn(nvim: Editor, tmp_path: Path, fake: FakeMis
             "vim.keymap.set('i', '<Tab>', function() return 'T!' end, { expr = true })",
             None,
         ),
+        (
+            "vim.api.nvim_create_autocmd('FileType', { pattern = 'python', callback = function(ev)"
+            " vim.keymap.set('i', '<Tab>', function() vim.g.user_tab = 'buffer' end,"
+            " { buffer = ev.buf }) end })",
+            "buffer",
+        ),
     ],
-    ids=["lua-callback", "vim-rhs", "expr"],
+    ids=["lua-callback", "vim-rhs", "expr", "buffer-local"],
 )
 def test_a_users_tab_mapping_works_when_nothing_is_shown(
     nvim: Editor, tmp_path: Path, fake: FakeMistral, mapping: str, expected: str | None
@@ -519,3 +525,22 @@ def test_no_ghost_text_while_the_completion_menu_is_visible(
     nvim.input("<C-e>")
     nvim.wait_for("the menu to close", lambda: nvim.lua("return vim.fn.pumvisible()") == 0)
     ghost_with(nvim, "ha_one")
+
+
+def test_a_replaced_buffer_local_mapping_comes_back_when_the_client_detaches(
+    nvim: Editor, tmp_path: Path, fake: FakeMistral
+) -> None:
+    nvim.lua(
+        "vim.api.nvim_create_autocmd('FileType', { pattern = 'python', callback = function(ev)"
+        " vim.keymap.set('i', '<Tab>', '<Cmd>let g:user_tab = 1<CR>', { buffer = ev.buf }) end })"
+    )
+    open_file(nvim, tmp_path)
+    assert nvim.lua("return vim.fn.maparg('<Tab>', 'i', false, true).desc") == (
+        "codestral: accept the suggestion"
+    )
+
+    nvim.lua("for _, c in ipairs(vim.lsp.get_clients({ bufnr = 0 })) do c:stop() end")
+    nvim.wait_for(
+        "the user's mapping back",
+        lambda: nvim.lua("return vim.fn.maparg('<Tab>', 'i')") == "<Cmd>let g:user_tab = 1<CR>",
+    )

@@ -49,6 +49,9 @@ local function find_mapping(bufnr, lhs)
   return search(vim.api.nvim_buf_get_keymap(bufnr, 'i'), lhs) or search(vim.api.nvim_get_keymap('i'), lhs)
 end
 
+--- Buffer-local mappings of the user replaced by ours, by buffer: restored by `unset`.
+M.replaced = {}
+
 --- Callbacks of replaced mappings run through <Cmd> (an expr mapping may not edit the buffer).
 M.fallbacks = {}
 
@@ -120,6 +123,10 @@ function M.set(bufnr, keymaps, actions)
     if type(lhs) == 'string' and lhs ~= '' and action then
       local buffer_map = search(vim.api.nvim_buf_get_keymap(bufnr, 'i'), lhs)
       local existing = buffer_map or search(vim.api.nvim_get_keymap('i'), lhs)
+      if buffer_map and name ~= 'request' then
+        M.replaced[bufnr] = M.replaced[bufnr] or {}
+        table.insert(M.replaced[bufnr], buffer_map)
+      end
       if name == 'request' then
         if not existing then
           vim.keymap.set('i', lhs, action, { buffer = bufnr, desc = M.descriptions[name] })
@@ -137,13 +144,23 @@ function M.set(bufnr, keymaps, actions)
   end
 end
 
---- Remove the ghost-text keys of `bufnr` (only ours).
+--- Remove the ghost-text keys of `bufnr` (only ours), and put back what they replaced.
 function M.unset(bufnr)
+  if not vim.api.nvim_buf_is_valid(bufnr) then
+    M.replaced[bufnr] = nil
+    return
+  end
   for _, map in ipairs(vim.api.nvim_buf_get_keymap(bufnr, 'i')) do
     if is_ours(map) then
       pcall(vim.keymap.del, 'i', map.lhs, { buffer = bufnr })
     end
   end
+  for _, map in ipairs(M.replaced[bufnr] or {}) do
+    vim.api.nvim_buf_call(bufnr, function()
+      pcall(vim.fn.mapset, 'i', false, map)
+    end)
+  end
+  M.replaced[bufnr] = nil
 end
 
 return M
