@@ -25,9 +25,10 @@ local METHOD = 'textDocument/inlineCompletion'
 ---@type table<integer, table>
 M.buffers = {}
 
---- Counters for tests and the benchmark: requests sent, answers drawn, stale answers dropped,
---- typed-through characters.
-M.stats = { requests = 0, drawn = 0, stale = 0, typed_through = 0, accepted = 0 }
+--- Counters for tests and the benchmark: requests sent, answers drawn, answers to requests
+--- cancelled or replaced since (superseded), answers for an older buffer state or cursor
+--- (stale), typed-through characters, accepts.
+M.stats = { requests = 0, drawn = 0, superseded = 0, stale = 0, typed_through = 0, accepted = 0 }
 
 local function codestral()
   return require('codestral')
@@ -232,7 +233,7 @@ end
 function M.on_answer(bufnr, pending, err, result, position)
   local st = M.buffers[bufnr]
   if not st or st.pending ~= pending then
-    M.stats.stale = M.stats.stale + 1
+    M.stats.superseded = M.stats.superseded + 1
     return -- cancelled or superseded
   end
   st.pending = nil
