@@ -33,7 +33,13 @@ from lsprotocol import types
 
 from .backends import FimBackend
 from .breaker import Breaker, retry_delay
-from .context import FimContext, build_fim_request, extract_context, prompt_budget
+from .context import (
+    FimContext,
+    build_fim_request,
+    context_room,
+    extract_context,
+    prompt_budget,
+)
 from .documents import Cursor, Document, line_content
 from .mistral import (
     AuthenticationError,
@@ -49,6 +55,7 @@ from .notify import Notifier
 from .postprocess import block_body_indent, block_end_index, postprocess
 from .privacy import is_excluded
 from .settings import Connection, Settings
+from .xcontext import GatheredContext
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +90,9 @@ NO_KEY_MESSAGE = (
 
 #: Receives state changes: (state, human message, extra fields such as ``retryAfter``).
 StateListener = Callable[[str, str, dict[str, Any]], None]
+#: Gives the cross-file context for a cursor: (document, cursor, settings, room in characters
+#: the model's window leaves, or None when unknown).
+ContextProvider = Callable[[Document, Cursor, Settings, int | None], GatheredContext]
 TextKey = str | tuple[int, int]
 
 
@@ -118,10 +128,12 @@ class View:
     rest: TextKey
     """Key of the cursor's line from the cursor on, with its line terminator."""
     below: TextKey
+    context: str = ""
+    """Key of the context files sent with the request (other files change the answer)."""
 
     @property
-    def key(self) -> tuple[str, TextKey, str, TextKey, TextKey]:
-        return (self.model, self.above_key, self.line_before, self.rest, self.below)
+    def key(self) -> tuple[str, TextKey, str, TextKey, TextKey, str]:
+        return (self.model, self.above_key, self.line_before, self.rest, self.below, self.context)
 
     @property
     def cacheable(self) -> bool:
@@ -147,7 +159,7 @@ class View:
         return before[len(earlier.line_before) :]
 
 
-def view_at(document: Document, cursor: Cursor, model: str) -> View:
+def view_at(document: Document, cursor: Cursor, model: str, context: str = "") -> View:
     raw_line = document.lines[cursor.line]
     above = document.text_above(cursor.line)
     return View(
@@ -157,6 +169,7 @@ def view_at(document: Document, cursor: Cursor, model: str) -> View:
         line_before=line_content(raw_line)[: cursor.column],
         rest=text_key(raw_line[cursor.column :]),
         below=text_key(document.text_below(cursor.line)),
+        context=context,
     )
 
 
@@ -235,6 +248,10 @@ class CompletionEngine:
         self.context_length: Callable[[str], int | None] = lambda model: None
         #: Told about every state change (see docs/protocol.md, ``codestral/status``).
         self.on_state: StateListener = lambda state, message, extra: None
+        #: Code from other files for a request (the server plugs the context layer in).
+        self.context_provider: ContextProvider = lambda document, cursor, settings, room: (
+            GatheredContext()
+        )
 
     # --- configuration -------------------------------------------------------------------
 
@@ -359,8 +376,16 @@ class CompletionEngine:
             return None
 
         uri = document.uri
+        context_length = self.context_length(settings.model)
+        prefix_chars, suffix_chars = prompt_budget(settings, context_length)
+        context = extract_context(document, cursor, prefix_chars, suffix_chars)
+        gathered = self._gather(
+            document, cursor, settings, context_room(context, settings, context_length)
+        )
         # The same model name on two endpoints gives two answers: both are part of the key.
-        view = view_at(document, cursor, f"{settings.model}@{self.connection.endpoint}")
+        view = view_at(
+            document, cursor, f"{settings.model}@{self.connection.endpoint}", gathered.key
+        )
         wait = self._debounce_for(uri, settings) if debounce else 0.0
         generation = self._latest.get(uri, 0) + 1
         self._latest[uri] = generation
@@ -398,10 +423,18 @@ class CompletionEngine:
         if not self.breaker.allow():
             return None
 
-        prefix_chars, suffix_chars = prompt_budget(settings, self.context_length(settings.model))
-        context = extract_context(document, cursor, prefix_chars, suffix_chars)
-        flight = self._start(uri, view, context, settings)
+        flight = self._start(uri, view, context, settings, gathered)
         return await self._join(uri, flight, "", view)
+
+    def _gather(
+        self, document: Document, cursor: Cursor, settings: Settings, room: int | None
+    ) -> GatheredContext:
+        """The cross-file context; a failing source costs the context, never the completion."""
+        try:
+            return self.context_provider(document, cursor, settings, room)
+        except Exception:
+            logger.exception("gathering context failed")
+            return GatheredContext()
 
     def _debounce_for(self, uri: str, settings: Settings) -> float:
         """Seconds to wait before asking, learning the typing rhythm when adaptive."""
@@ -442,10 +475,23 @@ class CompletionEngine:
 
     # --- flights -------------------------------------------------------------------------
 
-    def _start(self, uri: str, view: View, context: FimContext, settings: Settings) -> Flight:
+    def _start(
+        self,
+        uri: str,
+        view: View,
+        context: FimContext,
+        settings: Settings,
+        gathered: GatheredContext,
+    ) -> Flight:
         loop = asyncio.get_running_loop()
         flight = Flight(view=view, context=context, future=loop.create_future())
-        request = build_fim_request(context, settings, stream=True)
+        request = build_fim_request(
+            context,
+            settings,
+            stream=True,
+            context_files=gathered.files,
+            path=gathered.path,
+        )
         flight.task = asyncio.ensure_future(self._run(uri, flight, request, settings))
         self._flights[uri] = flight
         return flight
