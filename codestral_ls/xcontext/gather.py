@@ -19,7 +19,7 @@ from ..privacy import is_excluded, redact
 from ..settings import Settings
 from ..snippets import ContextFile
 from .assemble import assemble
-from .imports import HEAD_LINES, Imports
+from .imports import HEAD_LINES, Imports, OpenText
 from .openfiles import OpenFiles, query_tokens
 from .recent import RecentEdits
 from .snippet import Snippet
@@ -63,6 +63,17 @@ class ContextGatherer:
         self.retriever: Retriever | None = None
         self._used: dict[str, int] = {}
         self._clock = 0
+        self._excluded: dict[tuple[str, tuple[str, ...]], bool] = {}
+
+    def allowed(self, uri: str, exclude: tuple[str, ...]) -> bool:
+        """Whether ``uri`` may be sent (not excluded), remembered per URI and patterns."""
+        key = (uri, exclude)
+        known = self._excluded.get(key)
+        if known is None:
+            if len(self._excluded) > 10_000:
+                self._excluded.clear()
+            known = self._excluded[key] = not is_excluded(uri, exclude)
+        return known
 
     def forget(self, uri: str) -> None:
         """``uri`` was closed."""
@@ -102,7 +113,7 @@ class ContextGatherer:
             return GatheredContext(path=path)
 
         def allowed(uri: str) -> bool:
-            return not is_excluded(uri, settings.exclude)
+            return self.allowed(uri, settings.exclude)
 
         usable = [d for d in documents if d.uri != current.uri and allowed(d.uri)]
         by_uri = {d.uri: d for d in usable}
@@ -112,11 +123,13 @@ class ContextGatherer:
         before = current.lines[line][: cursor.column]
         if options.openFiles:
             query = query_tokens(current.lines, line, before)
-            snippets += self.open_files.snippets(query, current, usable, relative)
+            snippets += self.open_files.snippets(
+                query, current, usable, relative, limit=options.maxSnippets
+            )
         if options.recentEdits:
             snippets += self.recent.snippets(current.uri, by_uri.get, relative)
         if options.imports:
-            snippets += self._imports(current, settings, by_uri, allowed)
+            snippets += self._imports(current, cursor, settings, by_uri, allowed)
         if options.embeddings and self.retriever is not None:
             query_text = "".join(current.lines[max(0, line - 30) : line]) + before
             found = self.retriever.snippets(query_text, current.uri, options.maxSnippets)
@@ -128,6 +141,7 @@ class ContextGatherer:
     def _imports(
         self,
         current: Document,
+        cursor: Cursor,
         settings: Settings,
         open_documents: dict[str, Document],
         allowed: Callable[[str], bool],
@@ -137,12 +151,20 @@ class ContextGatherer:
             return []
         workspace = self.workspace if self.workspace.roots else Workspace([file.parent])
         roots = workspace.roots
-        head = "".join(current.lines[:HEAD_LINES])
-        usage = head if current.language_id != "go" else "".join(current.lines[:3000])
+        # The cursor's line is left out: typing on it then changes nothing here.
+        line = cursor.line
+        head = "".join(current.lines[: min(line, HEAD_LINES)]) + "".join(
+            current.lines[line + 1 : HEAD_LINES]
+        )
+        usage = ""
+        if current.language_id == "go":
+            usage = "".join(current.lines[:line]) + "".join(current.lines[line + 1 : 3000])
 
-        def read_open(path: Path) -> str | None:
+        def read_open(path: Path) -> OpenText | None:
             document = open_documents.get(path_to_uri(path))
-            return document.text if document is not None else None
+            if document is None:
+                return None
+            return (lambda: document.text), (document.version, document.size)
 
         def relative(path: Path) -> tuple[str, str]:
             uri = path_to_uri(path)

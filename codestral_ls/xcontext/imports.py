@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,13 @@ _GO_BLOCK = re.compile(r"^import[ \t]*\((.*?)\)", re.MULTILINE | re.DOTALL)
 _GO_SPEC = re.compile(r"""^[ \t]*(\w+[ \t]+|\.[ \t]+|_[ \t]+)?"([^"]+)\"""", re.MULTILINE)
 _GO_MODULE = re.compile(r"^module[ \t]+(\S+)", re.MULTILINE)
 
+#: Module names resolved to files (or to nothing), kept by :class:`Imports` for a while.
+Resolved = dict[tuple[str | Path, Path | None, tuple[Path, ...]], Path | None]
+#: An open document's text (read lazily) and what identifies its version.
+OpenText = tuple[Callable[[], str], tuple[object, ...]]
+#: Seconds resolutions are trusted (a file created later is found after this).
+RESOLVE_TTL = 10.0
+
 
 def _names(spec: str) -> tuple[str, ...]:
     """``a, b as c`` / ``{a, b as c}`` / ``(a,\\n b)`` -> the imported names (``a``, ``b``)."""
@@ -72,32 +80,45 @@ def _names(spec: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def python_imports(text: str, file: Path, roots: Sequence[Path]) -> list[Import]:
+def python_imports(
+    text: str, file: Path, roots: Sequence[Path], resolved: Resolved | None = None
+) -> list[Import]:
     """Workspace modules imported by Python ``text`` of ``file``."""
     found: list[Import] = []
     for match in _PY_FROM.finditer(text):
         module, spec = match.group(1), match.group(2)
         names = _names(spec)
-        base = _python_module(module, file, roots)
+        base = _python_module(module, file, roots, resolved)
         if base is not None:
             found.append(Import(base, names))
             continue
         # ``from pkg import module``: each name may be a submodule.
         for name in names:
             sub = _python_module(
-                f"{module}.{name}" if module.strip(".") else module + name, file, roots
+                f"{module}.{name}" if module.strip(".") else module + name, file, roots, resolved
             )
             if sub is not None:
                 found.append(Import(sub))
     for match in _PY_IMPORT.finditer(text):
         module = match.group(1).split()[0]
-        resolved = _python_module(module, file, roots)
-        if resolved is not None:
-            found.append(Import(resolved))
+        target = _python_module(module, file, roots, resolved)
+        if target is not None:
+            found.append(Import(target))
     return found
 
 
-def _python_module(module: str, file: Path, roots: Sequence[Path]) -> Path | None:
+def _python_module(
+    module: str, file: Path, roots: Sequence[Path], resolved: Resolved | None = None
+) -> Path | None:
+    if resolved is None:
+        return _resolve_python(module, file, roots)
+    key = (module, file.parent if module.startswith(".") else None, tuple(roots))
+    if key not in resolved:
+        resolved[key] = _resolve_python(module, file, roots)
+    return resolved[key]
+
+
+def _resolve_python(module: str, file: Path, roots: Sequence[Path]) -> Path | None:
     dots = len(module) - len(module.lstrip("."))
     parts = [part for part in module.lstrip(".").split(".") if part]
     if dots:
@@ -115,7 +136,7 @@ def _python_module(module: str, file: Path, roots: Sequence[Path]) -> Path | Non
     return None
 
 
-def script_imports(text: str, file: Path) -> list[Import]:
+def script_imports(text: str, file: Path, resolved: Resolved | None = None) -> list[Import]:
     """Relative imports of TypeScript/JavaScript ``text`` of ``file``."""
     found: list[Import] = []
     pairs = [(m.group(1), m.group(2)) for m in _JS_FROM.finditer(text)]
@@ -123,8 +144,8 @@ def script_imports(text: str, file: Path) -> list[Import]:
     for clause, source in pairs:
         if not source.startswith("."):
             continue
-        resolved = _script_module(file.parent / source)
-        if resolved is None:
+        target = _script_module(file.parent / source, resolved)
+        if target is None:
             continue
         clause = clause.strip()
         names: list[str] = []
@@ -135,11 +156,20 @@ def script_imports(text: str, file: Path) -> list[Import]:
             head = clause
         if head and not head.startswith("*") and head.isidentifier():
             names.append("default")
-        found.append(Import(resolved, tuple(names) if not clause.startswith("*") else ()))
+        found.append(Import(target, tuple(names) if not clause.startswith("*") else ()))
     return found
 
 
-def _script_module(target: Path) -> Path | None:
+def _script_module(target: Path, resolved: Resolved | None = None) -> Path | None:
+    if resolved is None:
+        return _resolve_script(target)
+    key = ("js", target, ())
+    if key not in resolved:
+        resolved[key] = _resolve_script(target)
+    return resolved[key]
+
+
+def _resolve_script(target: Path) -> Path | None:
     if target.suffix in _SCRIPT_EXTENSIONS and target.is_file():
         return target
     for extension in _SCRIPT_EXTENSIONS:
@@ -333,20 +363,28 @@ def go_outline(source: str, names: Iterable[str] = ()) -> str:
 class Imports:
     """Outlines of imported workspace files, cached by path, names and modification time."""
 
-    def __init__(self) -> None:
-        self._outlines: dict[tuple[Path, tuple[str, ...]], tuple[tuple[int, int], str]] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._outlines: dict[tuple[Path, tuple[str, ...]], tuple[tuple[object, ...], str]] = {}
         self._parsed: dict[tuple[str, str], list[Import]] = {}
+        self._resolved: Resolved = {}
+        self._clock = clock
+        self._resolved_at = clock()
 
     def imports_of(
         self, language: str, head: str, file: Path, roots: Sequence[Path], usage: str
     ) -> list[Import]:
+        now = self._clock()
+        if now - self._resolved_at > RESOLVE_TTL:
+            self._resolved.clear()
+            self._parsed.clear()
+            self._resolved_at = now
         key = (language, head if language not in GO else head + "\0" + usage)
         cached = self._parsed.get(key)
         if cached is None:
             if language in PYTHON:
-                cached = python_imports(head, file, roots)
+                cached = python_imports(head, file, roots, self._resolved)
             elif language in SCRIPT:
-                cached = script_imports(head, file)
+                cached = script_imports(head, file, self._resolved)
             elif language in GO:
                 cached = go_imports(head, roots, usage)
             else:
@@ -357,11 +395,19 @@ class Imports:
         return cached
 
     def outline(
-        self, target: Import, language: str, read_open: Callable[[Path], str | None]
+        self, target: Import, language: str, read_open: Callable[[Path], OpenText | None]
     ) -> str:
         """The outline of ``target`` (from the open document when there is one)."""
-        text = read_open(target.path)
-        if text is None:
+        key = (target.path, target.names)
+        opened = read_open(target.path)
+        text: str | None = None
+        if opened is not None:
+            stamp: tuple[object, ...] = ("open", *opened[1])
+            cached = self._outlines.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            text = opened[0]()
+        else:
             try:
                 stat = target.path.stat()
             except OSError:
@@ -369,7 +415,6 @@ class Imports:
             if stat.st_size > MAX_FILE_BYTES:
                 return ""
             stamp = (stat.st_mtime_ns, stat.st_size)
-            key = (target.path, target.names)
             cached = self._outlines.get(key)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
@@ -377,10 +422,11 @@ class Imports:
                 text = target.path.read_text(encoding="utf-8", errors="replace")
             except OSError:
                 return ""
-            outline = _outline_for(target, text)
-            self._outlines[key] = (stamp, outline)
-            return outline
-        return _outline_for(target, text)
+        outline = _outline_for(target, text)
+        if len(self._outlines) > 4_096:
+            self._outlines.clear()
+        self._outlines[key] = (stamp, outline)
+        return outline
 
     def snippets(
         self,
@@ -389,7 +435,7 @@ class Imports:
         file: Path,
         roots: Sequence[Path],
         usage: str,
-        read_open: Callable[[Path], str | None],
+        read_open: Callable[[Path], OpenText | None],
         relative: Callable[[Path], tuple[str, str]],
         allowed: Callable[[str], bool],
     ) -> list[Snippet]:

@@ -8,6 +8,7 @@ line (the query), so a keystroke costs the same however many files are open.  At
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ class OpenFiles:
 
     def __init__(self) -> None:
         self._cache: dict[str, _Windows] = {}
+        #: The last answer, reused while the query and the candidate documents are the same
+        #: (typing a word on one line changes neither).
+        self._last: tuple[object, list[Snippet]] | None = None
 
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
@@ -56,8 +60,9 @@ class OpenFiles:
         current: Document,
         documents: Iterable[Document],
         relative: Callable[[str], str],
+        limit: int = 8,
     ) -> list[Snippet]:
-        """The best windows of ``documents`` (same language first) for ``query``."""
+        """The ``limit`` best windows of ``documents`` (same language first) for ``query``."""
         if not query:
             return []
         same: list[Document] = []
@@ -66,8 +71,17 @@ class OpenFiles:
             if document.uri == current.uri or document.binary:
                 continue
             (same if document.language_id == current.language_id else other).append(document)
-        found: list[Snippet] = []
-        for document in (same + other)[:MAX_FILES]:
+        candidates = (same + other)[:MAX_FILES]
+        key = (
+            query,
+            current.language_id,
+            limit,
+            tuple((d.uri, d.version, d.size) for d in candidates),
+        )
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        found: list[tuple[float, int, int, Document]] = []
+        for document in candidates:
             boost = 1.0 if document.language_id == current.language_id else 0.8
             scored = sorted(
                 (
@@ -83,20 +97,29 @@ class OpenFiles:
                 if any(start < e and s < end for s, e in kept):
                     continue
                 kept.append((start, end))
-                found.append(
-                    Snippet(
-                        uri=document.uri,
-                        path=relative(document.uri),
-                        text="".join(document.lines[start:end]),
-                        score=score * boost,
-                        source="openFiles",
-                        start=start,
-                        end=end,
-                    )
-                )
-        return found
+                found.append((score * boost, start, end, document))
+        found.sort(key=lambda item: -item[0])
+        result = [
+            Snippet(
+                uri=document.uri,
+                path=relative(document.uri),
+                text="".join(document.lines[start:end]),
+                score=score,
+                source="openFiles",
+                start=start,
+                end=end,
+            )
+            for score, start, end, document in found[:limit]
+        ]
+        self._last = (key, result)
+        return result
+
+
+_PARTIAL_WORD = re.compile(r"[A-Za-z0-9_$]*$")
 
 
 def query_tokens(lines: Sequence[str], line: int, before: str) -> frozenset[str]:
-    """Tokens of the ``QUERY_LINES`` lines above the cursor and its line up to the cursor."""
-    return tokens_of(lines[max(0, line - QUERY_LINES) : line]) | line_tokens(before)
+    """Tokens of the ``QUERY_LINES`` lines above the cursor and its line up to the cursor,
+    without the word being typed (so the query holds still while a word is typed)."""
+    head = _PARTIAL_WORD.sub("", before)
+    return tokens_of(lines[max(0, line - QUERY_LINES) : line]) | line_tokens(head)

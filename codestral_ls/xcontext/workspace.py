@@ -26,6 +26,7 @@ class Workspace:
 
     def __init__(self, roots: Iterable[Path | str] = ()) -> None:
         self.roots: tuple[Path, ...] = tuple(Path(root) for root in roots)
+        self._relative: dict[str, str] = {}
 
     def root_of(self, path: Path) -> Path | None:
         for root in self.roots:
@@ -35,6 +36,14 @@ class Workspace:
 
     def relative(self, uri: str) -> str:
         """``uri`` relative to its root, with ``/``; the file name alone outside any root."""
+        known = self._relative.get(uri)
+        if known is None:
+            if len(self._relative) > 10_000:
+                self._relative.clear()
+            known = self._relative[uri] = self._compute_relative(uri)
+        return known
+
+    def _compute_relative(self, uri: str) -> str:
         path = uri_to_path(uri)
         if path is None:
             return uri.rsplit("/", 1)[-1] or uri
