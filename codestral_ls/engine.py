@@ -156,7 +156,10 @@ class View:
             return None
         if not before.startswith(earlier.line_before):
             return None
-        return before[len(earlier.line_before) :]
+        typed = before[len(earlier.line_before) :]
+        if not typed and self.context != earlier.context:
+            return None  # the same spot, but other files changed what the model would see
+        return typed
 
 
 def view_at(document: Document, cursor: Cursor, model: str, context: str = "") -> View:
