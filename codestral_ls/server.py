@@ -183,6 +183,10 @@ class CodestralLanguageServer(LanguageServer):
         self.initialize_hooks: list[
             Callable[[CodestralLanguageServer, types.InitializeParams], None]
         ] = []
+        #: Called once ``initialized`` arrived and the configuration pull after it is over.
+        self.initialized_hooks: list[Callable[[CodestralLanguageServer], None]] = []
+        #: Called after every settings change, with the new settings (see features).
+        self.settings_hooks: list[Callable[[Settings], None]] = []
         if features is None:
             from .features import ALL_FEATURES
 
@@ -318,6 +322,8 @@ class CodestralLanguageServer(LanguageServer):
             )
             self.engine.use_backend(self.backend)
         self.engine.configure(settings, connection)
+        for hook in self.settings_hooks:
+            hook(settings)
         logger.info(
             "settings: backend=%s endpoint=%s model=%s key=%s",
             self.backend.kind,
