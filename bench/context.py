@@ -9,14 +9,21 @@ record, what ``didChange`` costs) and one full context assembly (typing code: th
 changes with every word and line) as the server does it for a
 completion (recency order, the three lexical sources, ranking and trimming, redaction).
 Reported: p50/p95/max per keystroke for 1, 10 and ``--open`` open files (flat is the target),
-the didChange part alone, and the process's peak RSS.  Figures go in docs/BENCHMARKS.md.
+the didChange part alone, and the process's peak RSS.  With ``--index``: the embeddings index
+built for the workspace against an in-process fake API (20 ms per call) while context is
+gathered every 5 ms (the build must not block it), a search, a restart (0 calls), and the RSS
+of a process with the server imported and the index loaded.  Figures go in
+docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import hashlib
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +35,14 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 
 from codestral_ls.documents import Cursor, Document  # noqa: E402
-from codestral_ls.settings import Settings  # noqa: E402
+from codestral_ls.settings import ContextSettings, Settings  # noqa: E402
 from codestral_ls.xcontext import ContextGatherer, Workspace, context_budget  # noqa: E402
+from codestral_ls.xcontext.embeddings import (  # noqa: E402
+    DIMENSION,
+    EmbeddingIndex,
+    SemanticRetriever,
+    workspace_files,
+)
 
 #: What the benchmark types (a new word every few keys, a new line now and then, so the
 #: query of the open-files source changes as it does when typing code).
@@ -82,7 +95,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(files: int, open_count: int, keys: int, seed: int) -> None:
+def run(files: int, open_count: int, keys: int, seed: int, index: bool = False) -> None:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="ctxbench-") as tmp:
         root = Path(tmp)
@@ -141,8 +154,105 @@ def run(files: int, open_count: int, keys: int, seed: int) -> None:
                 f"{len(gathered.files)} snippets, "
                 f"{sum(len(f.text) for f in gathered.files)} chars"
             )
+        if index:
+            asyncio.run(index_figures(root, paths, rng))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: {rss:.0f} MB")
+    print(f"peak RSS of this process: {rss:.0f} MB")
+
+
+async def fake_embed(texts: list[str]) -> list[list[float]]:
+    """Deterministic vectors of DIMENSION floats, after a 20 ms "network" wait."""
+    await asyncio.sleep(0.02)
+    vectors = []
+    for text in texts:
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+        local = random.Random(seed)
+        vectors.append([local.uniform(-1, 1) for _ in range(DIMENSION)])
+    return vectors
+
+
+async def index_figures(root: Path, paths: list[Path], rng: random.Random) -> None:
+    """Build the embeddings index while completions' context is gathered every 5 ms: the
+    gathering must never wait on the build (its time and the event loop's lag are reported)."""
+    settings = Settings(context=ContextSettings(embeddings=True))
+    gatherer = ContextGatherer(Workspace([root]))
+    documents = [
+        Document(p.as_uri(), p.read_text(), version=1, language_id="python")
+        for p in rng.sample(paths, 10)
+    ]
+    current = documents[0]
+    store = root.parent / (root.name + "-index")
+    index = EmbeddingIndex(root, store, "codestral-embed")
+    calls: list[int] = []
+
+    async def counted(texts: list[str]) -> list[list[float]]:
+        calls.append(len(texts))
+        return await fake_embed(texts)
+
+    gatherer.retriever = SemanticRetriever(
+        index, counted, asyncio.ensure_future, gatherer.workspace.relative, lambda uri: True
+    )
+    done = asyncio.Event()
+    gather_ms: list[float] = []
+    lag_ms: list[float] = []
+
+    async def keystrokes() -> None:
+        loop = asyncio.get_running_loop()
+        while not done.is_set():
+            expected = loop.time() + 0.005
+            await asyncio.sleep(0.005)
+            lag_ms.append(max(0.0, loop.time() - expected) * 1000)
+            t0 = time.perf_counter()
+            gatherer.gather(current, Cursor(5, 0), documents, settings, 2250)
+            gather_ms.append((time.perf_counter() - t0) * 1000)
+
+    typing = asyncio.ensure_future(keystrokes())
+    started = time.perf_counter()
+    files = await asyncio.to_thread(workspace_files, root)
+    report = await index.sync(files, counted, full=True)
+    build_s = time.perf_counter() - started
+    done.set()
+    await typing
+    print(
+        f"index build: {report.files} files, {report.chunks} chunks in {report.requests} "
+        f"requests (largest {max(calls)} inputs) in {build_s:.1f} s with a 20 ms fake API; "
+        f"meanwhile context assembly p95 {percentile(gather_ms, 0.95):.2f} ms over "
+        f"{len(gather_ms)} keystrokes, event-loop lag p95 {percentile(lag_ms, 0.95):.1f} ms"
+    )
+    [query] = await fake_embed(["order total"])
+    t0 = time.perf_counter()
+    hits = index.search(query, 8)
+    print(
+        f"search over {report.chunks} chunks (background thread): "
+        f"{(time.perf_counter() - t0) * 1000:.0f} ms, {len(hits)} hits"
+    )
+    restart = EmbeddingIndex(root, store, "codestral-embed")
+    calls.clear()
+    restart.load()
+    report = await restart.sync(files, counted, full=True)
+    print(f"after a restart without changes: {len(calls)} embedding calls")
+    output = subprocess.run(
+        [sys.executable, __file__, "--rss-of", str(root), str(store)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print(output)
+
+
+def rss_of(root: Path, store: Path) -> None:
+    """Print the RSS of a process that imported the server and loaded the index."""
+    import codestral_ls.server  # noqa: F401  (the server's own footprint)
+
+    index = EmbeddingIndex(root, store, "codestral-embed")
+    index.load()
+    with open("/proc/self/status", encoding="ascii") as status:
+        rss = next(line for line in status if line.startswith("VmRSS"))
+    kb = int(rss.split()[1])
+    print(
+        f"RSS with the server imported and the index loaded ({len(index.vectors)} vectors of "
+        f"{DIMENSION} floats, {len(index.files)} files): {kb / 1024:.0f} MB"
+    )
 
 
 def main() -> int:
@@ -151,8 +261,13 @@ def main() -> int:
     parser.add_argument("--open", type=int, default=50)
     parser.add_argument("--keys", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--index", action="store_true", help="also the embeddings index")
+    parser.add_argument("--rss-of", nargs=2, metavar=("ROOT", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    run(args.files, args.open, args.keys, args.seed)
+    if args.rss_of:
+        rss_of(Path(args.rss_of[0]), Path(args.rss_of[1]))
+        return 0
+    run(args.files, args.open, args.keys, args.seed, args.index)
     return 0
 
 

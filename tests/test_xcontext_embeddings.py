@@ -218,3 +218,19 @@ def test_embedder_for_each_backend() -> None:
     assert embedder_for(MistralClient("https://api.mistral.ai", "k"), "codestral-embed") is not None
     assert embedder_for(OllamaBackend("http://127.0.0.1:11434", None), "nomic-embed") is not None
     assert embedder_for(object(), "m") is None
+
+
+def test_sign_bits_and_two_stage_search_find_the_nearest(tmp_path: Path) -> None:
+    from codestral_ls.xcontext.embeddings import FileEntry, _normalized, sign_bits
+
+    assert sign_bits([1.0, -1.0, 2.0]) == 0b101
+    index = EmbeddingIndex(tmp_path, tmp_path / "idx", "m")
+    rng = __import__("random").Random(3)
+    for n in range(300):
+        digest = f"d{n}"
+        index.vectors[digest] = _normalized([rng.uniform(-1, 1) for _ in range(32)])
+        index.files[f"f{n}.py"] = FileEntry(0, 0, [(0, 40, digest)])
+    query = list(index.vectors["d42"])
+    [(score, path, start, end)] = index.search(query, 1)
+    assert path == "f42.py" and score == pytest.approx(1.0, abs=1e-5)
+    assert index.search(query, 3, skip="f42.py")[0][1] != "f42.py"

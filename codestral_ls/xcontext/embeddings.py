@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import heapq
 import json
 import logging
 import math
@@ -52,6 +53,8 @@ MAX_FILES = 5_000
 MAX_BATCH_TOKENS = 16_000
 MAX_BATCH_INPUTS = 512
 CHARS_PER_TOKEN = 3
+#: Candidates of the sign-bit stage of a search re-ranked by their exact cosine.
+RERANK = 64
 #: Dimension asked of the embedding model (``output_dimension``): small vectors keep the index
 #: light (256 floats per chunk) and searches fast.
 DIMENSION = 256
@@ -197,6 +200,11 @@ def embedding_input(path: str, text: str) -> str:
     return f"{path}\n{redact(text)}"
 
 
+def sign_bits(vector: Sequence[float]) -> int:
+    """An integer whose bit ``i`` is set when ``vector[i] > 0`` (binary quantisation)."""
+    return int("".join("1" if x > 0 else "0" for x in reversed(vector)) or "0", 2)
+
+
 def _normalized(vector: Iterable[float]) -> array[float]:
     values = array("f", vector)
     norm = math.sqrt(sum(x * x for x in values)) or 1.0
@@ -232,6 +240,7 @@ class EmbeddingIndex:
         self.model = model
         self.files: dict[str, FileEntry] = {}
         self.vectors: dict[str, array[float]] = {}
+        self._signatures: dict[str, int] = {}
         self.ready = False
 
     @staticmethod
@@ -262,6 +271,7 @@ class EmbeddingIndex:
                 path: FileEntry(int(m), int(s), [(int(a), int(b), str(d)) for a, b, d in chunks])
                 for path, (m, s, chunks) in meta["files"].items()
             }
+            self._signatures = {digest: sign_bits(v) for digest, v in self.vectors.items()}
         except (KeyError, TypeError, ValueError) as error:
             logger.warning("ignoring a corrupt embeddings index in %s: %s", self.directory, error)
             self.files, self.vectors = {}, {}
@@ -335,6 +345,7 @@ class EmbeddingIndex:
         used = {digest for entry in self.files.values() for _s, _e, digest in entry.chunks}
         for digest in [d for d in self.vectors if d not in used]:
             del self.vectors[digest]
+            self._signatures.pop(digest, None)
 
     async def sync(
         self,
@@ -374,21 +385,42 @@ class EmbeddingIndex:
 
     # --- searching ---
 
+    def signature(self, digest: str) -> int | None:
+        """The sign bits of a chunk's vector (computed once, kept)."""
+        known = self._signatures.get(digest)
+        if known is None:
+            vector = self.vectors.get(digest)
+            if vector is None:
+                return None
+            known = self._signatures[digest] = sign_bits(vector)
+        return known
+
     def search(
         self, query: Sequence[float], limit: int, skip: str | None = None
     ) -> list[tuple[float, str, int, int]]:
-        """The ``limit`` chunks closest to ``query``: (cosine, relative path, start, end)."""
+        """The ``limit`` chunks closest to ``query``: (cosine, relative path, start, end).
+
+        Two stages, in pure Python: the Hamming distance of sign bits (one XOR and a bit count
+        per chunk) keeps the ``RERANK`` nearest candidates, whose exact cosine then ranks them.
+        """
         target = _normalized(query)
-        scored: list[tuple[float, str, int, int]] = []
+        bits = sign_bits(target)
+        candidates: list[tuple[int, str, int, int, str]] = []
         for relative, entry in self.files.items():
             if relative == skip:
                 continue
             for start, end, digest in entry.chunks:
-                vector = self.vectors.get(digest)
-                if vector is None or len(vector) != len(target):
-                    continue
-                score = sum(map(operator.mul, vector, target))
-                scored.append((score, relative, start, end))
+                signature = self.signature(digest)
+                if signature is not None:
+                    distance = (signature ^ bits).bit_count()
+                    candidates.append((distance, relative, start, end, digest))
+        scored = []
+        for _distance, relative, start, end, digest in heapq.nsmallest(
+            max(RERANK, limit), candidates
+        ):
+            vector = self.vectors[digest]
+            if len(vector) == len(target):
+                scored.append((sum(map(operator.mul, vector, target)), relative, start, end))
         scored.sort(reverse=True)
         return scored[:limit]
 
