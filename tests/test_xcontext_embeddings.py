@@ -231,6 +231,6 @@ def test_sign_bits_and_two_stage_search_find_the_nearest(tmp_path: Path) -> None
         index.vectors[digest] = _normalized([rng.uniform(-1, 1) for _ in range(32)])
         index.files[f"f{n}.py"] = FileEntry(0, 0, [(0, 40, digest)])
     query = list(index.vectors["d42"])
-    [(score, path, start, end)] = index.search(query, 1)
+    [(score, path, _start, _end)] = index.search(query, 1)
     assert path == "f42.py" and score == pytest.approx(1.0, abs=1e-5)
     assert index.search(query, 3, skip="f42.py")[0][1] != "f42.py"
