@@ -205,6 +205,10 @@ def sign_bits(vector: Sequence[float]) -> int:
     return int("".join("1" if x > 0 else "0" for x in reversed(vector)) or "0", 2)
 
 
+def _normalized_all(vectors: Sequence[Sequence[float]]) -> list[array[float]]:
+    return [_normalized(vector) for vector in vectors]
+
+
 def _normalized(vector: Iterable[float]) -> array[float]:
     values = array("f", vector)
     norm = math.sqrt(sum(x * x for x in values)) or 1.0
@@ -373,8 +377,9 @@ class EmbeddingIndex:
             vectors = await embed([todo[i][1] for i in group])
             if len(vectors) != len(group):
                 raise ValueError(f"asked {len(group)} embeddings, got {len(vectors)}")
-            for index, vector in zip(group, vectors, strict=True):
-                self.vectors[todo[index][0]] = _normalized(vector)
+            normalized = await asyncio.to_thread(_normalized_all, vectors)
+            for index, vector in zip(group, normalized, strict=True):
+                self.vectors[todo[index][0]] = vector
             report.requests += 1
             report.embedded += len(group)
         self._prune()

@@ -8,13 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types
 
 from codestral_ls.features.context import INDEX_READY
 from tests.e2e.conftest import Session, Starter
+from tests.fake_backends import EMBED_PATH, OPENAI_EMBEDDINGS_PATH, FakeOllama, FakeOpenAI
 from tests.fake_mistral import EMBEDDINGS_PATH, FakeMistral, Recorded, default_models
 
-SETTINGS = {
+NO_KEYS: dict[str, str | None] = {"CODESTRAL_API_KEY": None, "MISTRAL_API_KEY": None}
+SETTINGS: dict[str, Any] = {
     "context": {"openFiles": False, "recentEdits": False, "imports": False, "embeddings": True}
 }
 MAIN_TEXT = "from src import mod3\n\norders = mod3.load_orders()\ntotal = "
@@ -161,3 +164,45 @@ async def test_index_batches_persists_and_serves_retrieval(
     await until(lambda: bool(embedding_requests(fake)))
     [update] = embedding_requests(fake)
     assert len(inputs_of(update)) == 1 and "def extra(order)" in inputs_of(update)[0]
+
+
+async def test_embeddings_off_sends_nothing_to_embed(
+    start: Starter, fake: FakeMistral, tmp_path: Path
+) -> None:
+    make_project(tmp_path)
+    off = {"context": {**SETTINGS["context"], "embeddings": False}}
+    session = await start(off, root=tmp_path)
+    uri = (tmp_path / "main.py").as_uri()
+    session.open(uri, MAIN_TEXT)
+    await session.complete_at(uri, len(MAIN_TEXT))
+    await session.complete_at(uri, len(MAIN_TEXT) - 1)
+    assert body_prompts(fake) == [MAIN_TEXT, MAIN_TEXT[:-1]]
+    assert embedding_requests(fake) == []
+
+
+def body_prompts(fake: FakeMistral) -> list[str]:
+    return [str((r.body or {}).get("prompt")) for r in fake.fim_requests()]
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+async def test_self_hosted_backends_use_their_own_embeddings_endpoint(
+    start: Starter, fake: FakeMistral, tmp_path: Path, kind: str
+) -> None:
+    make_project(tmp_path)
+    server: FakeOllama | FakeOpenAI = FakeOllama() if kind == "ollama" else FakeOpenAI()
+    with server:
+        settings = {
+            "backend": kind,
+            "endpoint": server.url,
+            "model": "codestral:22b" if kind == "ollama" else "codestral-22b",
+            "context": {**SETTINGS["context"], "embeddingModel": "nomic-embed-text"},
+        }
+        session = await start(settings, root=tmp_path, env=NO_KEYS)
+        ready = await index_ready(session)
+        assert "91 chunks, 91 embedded" in ready
+        path = EMBED_PATH if kind == "ollama" else OPENAI_EMBEDDINGS_PATH
+        calls = [r for r in server.requests if r.path == path]
+        assert calls and all(isinstance((r.body or {}).get("input"), list) for r in calls)
+        assert sum(len((r.body or {})["input"]) for r in calls) == 91
+        assert len(calls) < 91
+        assert embedding_requests(fake) == []  # nothing went to Mistral
