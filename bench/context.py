@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import random
 import resource
 import subprocess
@@ -101,7 +102,10 @@ def run(files: int, open_count: int, keys: int, seed: int, index: bool = False) 
         root = Path(tmp)
         started = time.perf_counter()
         paths = make_workspace(root, files, rng)
-        print(f"workspace: {files} files in {time.perf_counter() - started:.1f} s")
+        print(
+            f"workspace: {files} files in {time.perf_counter() - started:.1f} s; load average "
+            + " ".join(f"{x:.1f}" for x in os.getloadavg())
+        )
         settings = Settings()
         budget = context_budget(settings)
         for count in sorted({1, 10, open_count}):
@@ -161,6 +165,7 @@ def run(files: int, open_count: int, keys: int, seed: int, index: bool = False) 
             )
         if index:
             asyncio.run(index_figures(root, paths, rng))
+    print("load average after: " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MB")
 

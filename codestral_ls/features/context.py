@@ -167,8 +167,8 @@ class EmbeddingsService:
                 await index.sync(
                     [p for p in paths if p in allowed or not p.exists()], embed, full=False
                 )
-            except MistralError as error:
-                logger.info("updating the embeddings index failed: %s", error.message)
+            except (MistralError, ValueError, OSError) as error:
+                logger.info("updating the embeddings index failed: %s", _reason(error))
                 return
 
     async def _build(self, index: EmbeddingIndex, embed: Any, settings: Settings) -> None:
@@ -202,12 +202,12 @@ class EmbeddingsService:
                 f"{result.embedded} embedded in {result.requests} requests"
                 + (" (cancelled; the rest is embedded later)" if result.cancelled else "")
             )
-        except MistralError as error:
+        except (MistralError, ValueError, OSError) as error:
             outcome = "failed"
             index.ready = bool(index.vectors)
             self.ls.notifier.once(
                 "embeddings-failed",
-                f"codestral-ls: building the embeddings index failed: {error.message}",
+                f"codestral-ls: building the embeddings index failed: {_reason(error)}",
                 types.MessageType.Warning,
             )
         finally:
@@ -242,6 +242,10 @@ class EmbeddingsService:
             ),
         )
         return True
+
+
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "message", None) or error)
 
 
 def _filter_allowed(root: Path, paths: list[Path], exclude: tuple[str, ...]) -> list[Path]:

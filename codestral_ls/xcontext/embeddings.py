@@ -25,6 +25,7 @@ import math
 import operator
 import os
 import tempfile
+import time
 from array import array
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import Any
 
 import pathspec
 
+from ..mistral import MistralError
 from ..privacy import is_excluded, redact
 from .snippet import Snippet
 from .workspace import path_to_uri
@@ -53,6 +55,8 @@ MAX_FILES = 5_000
 MAX_BATCH_TOKENS = 16_000
 MAX_BATCH_INPUTS = 512
 CHARS_PER_TOKEN = 3
+#: Seconds semantic searches pause after one failed.
+FAILURE_PAUSE = 30.0
 #: Candidates of the sign-bit stage of a search re-ranked by their exact cosine.
 RERANK = 64
 #: Dimension asked of the embedding model (``output_dimension``): small vectors keep the index
@@ -464,11 +468,17 @@ class SemanticRetriever:
         self.allowed = allowed
         self._results: dict[str, tuple[str, list[Snippet]]] = {}
         self._busy = False
+        self._paused_until = 0.0
 
     def snippets(self, query: str, current_uri: str, limit: int) -> list[Snippet]:
         key = hashlib.blake2b(query.encode("utf-8", "replace"), digest_size=8).hexdigest()
         last = self._results.get(current_uri)
-        if self.index.ready and not self._busy and (last is None or last[0] != key):
+        if (
+            self.index.ready
+            and not self._busy
+            and (last is None or last[0] != key)
+            and time.monotonic() >= self._paused_until
+        ):
             self._busy = True
             self.schedule(self._refresh(query, key, current_uri, limit))
         return last[1] if last is not None else []
@@ -479,6 +489,10 @@ class SemanticRetriever:
             current = self.relative_of(uri)
             found = await asyncio.to_thread(self._found, vector, limit, current)
             self._results[uri] = (key, found)
+        except (MistralError, ValueError, OSError) as error:
+            # The search is a bonus: a failure (rate limit, network) pauses it a while.
+            logger.info("semantic search failed: %s", getattr(error, "message", error))
+            self._paused_until = time.monotonic() + FAILURE_PAUSE
         finally:
             self._busy = False
 

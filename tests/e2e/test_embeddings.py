@@ -206,3 +206,22 @@ async def test_self_hosted_backends_use_their_own_embeddings_endpoint(
         assert sum(len((r.body or {})["input"]) for r in calls) == 91
         assert len(calls) < 91
         assert embedding_requests(fake) == []  # nothing went to Mistral
+
+
+async def test_a_failed_build_is_told_once_and_completions_go_on(
+    start: Starter, fake: FakeMistral, tmp_path: Path
+) -> None:
+    make_project(tmp_path)
+    with_codestral_embed(fake)
+    fake.fail_next(429, headers={"Retry-After": "1"})  # the first POST: an index batch
+    session = await start(SETTINGS, root=tmp_path)
+    await until(lambda: any("embeddings index failed" in m for m in session.messages))
+    uri = (tmp_path / "main.py").as_uri()
+    session.open(uri, MAIN_TEXT)
+    fake.fim_text = "42"
+    assert await session.complete_at(uri, len(MAIN_TEXT)) == "42"
+    assert [m for m in session.messages if "embeddings index failed" in m] == [
+        m for m in session.messages if "embeddings" in m
+    ]
+    assert len([m for m in session.messages if "embeddings index failed" in m]) == 1
+    assert not [m for m in session.messages if "internal error" in m]
