@@ -19,7 +19,7 @@ from .snippet import Snippet
 #: Lines of the current file scanned for imports.
 HEAD_LINES = 400
 #: Most characters of one outline.
-MAX_OUTLINE = 2_000
+MAX_OUTLINE = 1_200
 #: Largest file outlined.
 MAX_FILE_BYTES = 1_000_000
 #: Names outlined per module imported as a whole (``import x``).

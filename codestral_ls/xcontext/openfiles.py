@@ -97,7 +97,8 @@ class OpenFiles:
                 if any(start < e and s < end for s, e in kept):
                     continue
                 kept.append((start, end))
-                found.append((score * boost, start, end, document))
+                # Similarities run low (0.05-0.4): lifted to rank with recent edits and imports.
+                found.append((min(1.0, (0.3 + score) * boost), start, end, document))
         found.sort(key=lambda item: -item[0])
         result = [
             Snippet(
