@@ -209,8 +209,13 @@ def sign_bits(vector: Sequence[float]) -> int:
     return int("".join("1" if x > 0 else "0" for x in reversed(vector)) or "0", 2)
 
 
-def _normalized_all(vectors: Sequence[Sequence[float]]) -> list[array[float]]:
-    return [_normalized(vector) for vector in vectors]
+def _normalized_all(vectors: Sequence[Sequence[float]]) -> list[tuple[array[float], int]]:
+    """Unit vectors and their sign bits (a worker thread's job: pure Python arithmetic)."""
+    result = []
+    for vector in vectors:
+        unit = _normalized(vector)
+        result.append((unit, sign_bits(unit)))
+    return result
 
 
 def _normalized(vector: Iterable[float]) -> array[float]:
@@ -382,8 +387,9 @@ class EmbeddingIndex:
             if len(vectors) != len(group):
                 raise ValueError(f"asked {len(group)} embeddings, got {len(vectors)}")
             normalized = await asyncio.to_thread(_normalized_all, vectors)
-            for index, vector in zip(group, normalized, strict=True):
+            for index, (vector, bits) in zip(group, normalized, strict=True):
                 self.vectors[todo[index][0]] = vector
+                self._signatures[todo[index][0]] = bits
             report.requests += 1
             report.embedded += len(group)
         self._prune()
