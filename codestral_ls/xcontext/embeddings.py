@@ -55,6 +55,8 @@ MAX_FILES = 5_000
 MAX_BATCH_TOKENS = 16_000
 MAX_BATCH_INPUTS = 512
 CHARS_PER_TOKEN = 3
+#: Seconds between two semantic searches (each embeds a query).
+MIN_INTERVAL = 1.0
 #: Seconds semantic searches pause after one failed.
 FAILURE_PAUSE = 30.0
 #: Candidates of the sign-bit stage of a search re-ranked by their exact cosine.
@@ -485,6 +487,7 @@ class SemanticRetriever:
             and (last is None or last[0] != key)
             and time.monotonic() >= self._paused_until
         ):
+            self._paused_until = time.monotonic() + MIN_INTERVAL
             self._busy = True
             self.schedule(self._refresh(query, key, current_uri, limit))
         return last[1] if last is not None else []

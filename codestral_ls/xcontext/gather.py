@@ -131,7 +131,9 @@ class ContextGatherer:
         if options.imports:
             snippets += self._imports(current, cursor, settings, by_uri, allowed)
         if options.embeddings and self.retriever is not None:
-            query_text = "".join(current.lines[max(0, line - 30) : line]) + before
+            # The lines above the cursor: the query (and its search) changes with a new line,
+            # not with every key.
+            query_text = "".join(current.lines[max(0, line - 30) : line]) or before
             found = self.retriever.snippets(query_text, current.uri, options.maxSnippets)
             snippets += [s for s in found if allowed(s.uri) and s.uri not in (current.uri,)]
         clean: Callable[[str], str] = redact if settings.redactSecrets else (lambda t: t)
