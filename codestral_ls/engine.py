@@ -44,6 +44,7 @@ from .breaker import HALF_OPEN, Breaker, retry_delay
 from .context import (
     FimContext,
     build_fim_request,
+    context_room,
     extract_context,
     prompt_budget,
     request_profile,
@@ -63,6 +64,7 @@ from .notify import Notifier
 from .postprocess import block_body_indent, block_end_index, postprocess
 from .privacy import is_excluded
 from .settings import Connection, Settings
+from .xcontext import GatheredContext
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,9 @@ NO_KEY_MESSAGE = (
 
 #: Receives state changes: (state, human message, extra fields such as ``retryAfter``).
 StateListener = Callable[[str, str, dict[str, Any]], None]
+#: Gives the cross-file context for a cursor: (document, cursor, settings, room in characters
+#: the model's window leaves, or None when unknown).
+ContextProvider = Callable[[Document, Cursor, Settings, int | None], GatheredContext]
 TextKey = str | tuple[int, int]
 
 
@@ -137,10 +142,12 @@ class View:
     rest: TextKey
     """Key of the cursor's line from the cursor on, with its line terminator."""
     below: TextKey
+    context: str = ""
+    """Key of the context files sent with the request (other files change the answer)."""
 
     @property
-    def key(self) -> tuple[Hashable, TextKey, str, TextKey, TextKey]:
-        return (self.model, self.above_key, self.line_before, self.rest, self.below)
+    def key(self) -> tuple[Hashable, TextKey, str, TextKey, TextKey, str]:
+        return (self.model, self.above_key, self.line_before, self.rest, self.below, self.context)
 
     @property
     def cacheable(self) -> bool:
@@ -181,10 +188,13 @@ class View:
             return None
         if not before.startswith(earlier.line_before):
             return None
-        return before[len(earlier.line_before) :]
+        typed = before[len(earlier.line_before) :]
+        if not typed and self.context != earlier.context:
+            return None  # the same spot, but other files changed what the model would see
+        return typed
 
 
-def view_at(document: Document, cursor: Cursor, model: Hashable) -> View:
+def view_at(document: Document, cursor: Cursor, model: Hashable, context: str = "") -> View:
     raw_line = document.lines[cursor.line]
     above = document.text_above(cursor.line)
     return View(
@@ -194,6 +204,7 @@ def view_at(document: Document, cursor: Cursor, model: Hashable) -> View:
         line_before=line_content(raw_line)[: cursor.column],
         rest=text_key(raw_line[cursor.column :]),
         below=text_key(document.text_below(cursor.line)),
+        context=context,
     )
 
 
@@ -277,6 +288,10 @@ class CompletionEngine:
         self.context_length: Callable[[str], int | None] = lambda model: None
         #: Told about every state change (see docs/protocol.md, ``codestral/status``).
         self.on_state: StateListener = lambda state, message, extra: None
+        #: Code from other files for a request (the server plugs the context layer in).
+        self.context_provider: ContextProvider = lambda document, cursor, settings, room: (
+            GatheredContext()
+        )
 
     # --- configuration -------------------------------------------------------------------
 
@@ -438,15 +453,21 @@ class CompletionEngine:
             return None
 
         uri = document.uri
-        budget = prompt_budget(settings, self.context_length(settings.model))
+        context_length = self.context_length(settings.model)
+        budget = prompt_budget(settings, context_length)
+        context = extract_context(document, cursor, *budget)
+        gathered = self._gather(
+            document, cursor, settings, context_room(context, settings, context_length)
+        )
         # The same model name on two endpoints gives two answers, and every setting that goes
-        # into the request body changes the answer: all of them are part of the key.
+        # into the request body changes the answer, as do the other files sent with it: all of
+        # them are part of the key.
         profile = (
             self.client.kind,
             self.connection.endpoint,
             request_profile(settings, budget),
         )
-        view = dataclasses.replace(start, model=profile)
+        view = dataclasses.replace(start, model=profile, context=gathered.key)
         wait = self._debounce_for(uri, settings) if debounce else 0.0
         generation = self._latest.get(uri, 0) + 1
         self._latest[uri] = generation
@@ -481,14 +502,30 @@ class CompletionEngine:
                 self.stats.debounced += 1
                 logger.debug("superseded before reaching the network: %s", uri)
                 return None
-        context = extract_context(document, cursor, *budget)
-        request = build_fim_request(context, settings, stream=True)
+        # The document is the one ``context`` was cut from (a newer version returned above).
+        request = build_fim_request(
+            context,
+            settings,
+            stream=True,
+            context_files=gathered.files,
+            path=gathered.path,
+        )
         probe = self.breaker.state == HALF_OPEN
         if not self.breaker.allow():
             return None
         flight = self._start(uri, view, context, request, settings)
         flight.probe = probe
         return await self._join(uri, flight, "", view)
+
+    def _gather(
+        self, document: Document, cursor: Cursor, settings: Settings, room: int | None
+    ) -> GatheredContext:
+        """The cross-file context; a failing source costs the context, never the completion."""
+        try:
+            return self.context_provider(document, cursor, settings, room)
+        except Exception:
+            logger.exception("gathering context failed")
+            return GatheredContext()
 
     def _debounce_for(self, uri: str, settings: Settings) -> float:
         """Seconds to wait before asking, learning the typing rhythm when adaptive."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .snippets import FILE_MARKER
+
 __all__ = [
     "block_body_indent",
     "block_end_index",
@@ -174,6 +176,15 @@ _DROP_MARKERS = (
 )
 _DROP_RE = re.compile("|".join(re.escape(m) for m in _DROP_MARKERS))
 _HTML_S_OPEN_RE = re.compile(r"<s[\s>]")
+
+
+def strip_file_marker(text: str) -> str:
+    """Cut ``text`` where the model starts a ``+++++ path`` file block of the multi-file
+    layout (echoing a context file header): the rest is not code for the cursor."""
+    if text.startswith(FILE_MARKER):
+        return ""
+    cut = text.find("\n" + FILE_MARKER)
+    return text if cut == -1 else text[: cut + 1]
 
 
 def strip_artifacts(text: str) -> str:
@@ -524,7 +535,7 @@ def postprocess(completion: str, prefix: str, suffix: str, *, single_line: bool)
     the spaces that separate the completion from the rest of the line) ->
     "" if blank or a repetition of the lines above -> line endings of the document.
     """
-    text = normalize_line_endings(strip_artifacts(completion), "\n")
+    text = normalize_line_endings(strip_artifacts(strip_file_marker(completion)), "\n")
     if single_line:
         text = truncate_single_line(text)
     text = fix_indentation(text, prefix)

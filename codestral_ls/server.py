@@ -22,7 +22,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from . import __version__
 from .backends import FimBackend, create_backend, detect_backend, make_http_client
 from .catalog import CatalogService, source_key
-from .documents import DocumentStore
+from .documents import Cursor, Document, DocumentStore
 from .engine import CompletionEngine
 from .logs import add_secret
 from .mistral import MistralClient
@@ -36,6 +36,7 @@ from .settings import (
 )
 from .status import NOTIFICATION as STATUS_NOTIFICATION
 from .status import StatusReporter
+from .xcontext import ContextGatherer, GatheredContext, context_budget
 
 #: Which setting holds the model of each kind.
 MODEL_SETTING = {"completion": "model", "chat": "chatModel"}
@@ -93,16 +94,19 @@ class CodestralProtocol(LanguageServerProtocol):
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         self._server.documents.open(params.text_document)
+        self._server.context.touch(params.text_document.uri)
         self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         self._server.documents.change(params)
+        self._server.record_edits(params)
         self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self._server.documents.close(params.text_document.uri)
+        self._server.context.forget(params.text_document.uri)
         self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
     def _user_handler(self, method: str, params: Any) -> None:
@@ -155,6 +159,9 @@ class CodestralLanguageServer(LanguageServer):
             lambda: source_key(self.engine.connection.endpoint, self.engine.connection.api_key),
         )
         self.engine.context_length = self.catalog.context_length
+        #: Cross-file context (docs/context.md): sources and their caches.
+        self.context = ContextGatherer()
+        self.engine.context_provider = self.gather_context
         #: Sends ``codestral/status`` when the state or the model changes.
         self.status: StatusReporter = StatusReporter(
             lambda payload: self.protocol.notify(STATUS_NOTIFICATION, payload),
@@ -180,6 +187,10 @@ class CodestralLanguageServer(LanguageServer):
         self.initialize_hooks: list[
             Callable[[CodestralLanguageServer, types.InitializeParams], None]
         ] = []
+        #: Called once ``initialized`` arrived and the configuration pull after it is over.
+        self.initialized_hooks: list[Callable[[CodestralLanguageServer], None]] = []
+        #: Called after every settings change, with the new settings (see features).
+        self.settings_hooks: list[Callable[[Settings], None]] = []
         if features is None:
             from .features import ALL_FEATURES
 
@@ -242,6 +253,27 @@ class CodestralLanguageServer(LanguageServer):
             error_handler=self.report_server_error,
         )
 
+    # --- cross-file context --------------------------------------------------------------
+
+    def record_edits(self, params: types.DidChangeTextDocumentParams) -> None:
+        """Feed a ``didChange`` to the recent-edits source."""
+        uri = params.text_document.uri
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                self.context.edited(uri, change.range.start.line, change.text)
+            else:
+                self.context.touch(uri)
+
+    def gather_context(
+        self, document: Document, cursor: Cursor, settings: Settings, room: int | None
+    ) -> GatheredContext:
+        """The engine's context provider: the context for a cursor from the open documents."""
+        budget = context_budget(settings, room)
+        if budget <= 0:
+            return GatheredContext(path=self.context.workspace.relative(document.uri))
+        documents = self.context.by_recency(self.documents.all())
+        return self.context.gather(document, cursor, documents, settings, budget)
+
     # --- settings ------------------------------------------------------------------------
 
     def update_settings(
@@ -294,6 +326,8 @@ class CodestralLanguageServer(LanguageServer):
             )
             self.engine.use_backend(self.backend)
         self.engine.configure(settings, connection)
+        for hook in self.settings_hooks:
+            hook(settings)
         logger.info(
             "settings: backend=%s endpoint=%s model=%s key=%s",
             self.backend.kind,

@@ -29,6 +29,32 @@ from urllib.parse import urlsplit
 from .privacy import is_loopback
 
 SECTION = "codestral"
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """The ``context`` object: code from other files sent with a completion (docs/context.md)."""
+
+    enable: bool = True
+    openFiles: bool = True
+    recentEdits: bool = True
+    imports: bool = True
+    embeddings: bool = False
+    share: float = 0.25
+    maxSnippets: int = 8
+    embeddingModel: str = "codestral-embed"
+
+    @property
+    def any_source(self) -> bool:
+        """Whether any source is on."""
+        return self.enable and (
+            self.openFiles or self.recentEdits or self.imports or self.embeddings
+        )
+
+
+#: Bounds and kinds of the numeric keys of ``context``.
+_CONTEXT_BOUNDS: dict[str, tuple[float, float]] = {"share": (0.0, 0.75), "maxSnippets": (0, 64)}
+_CONTEXT_FLAGS = ("enable", "openFiles", "recentEdits", "imports", "embeddings")
 CODESTRAL_ENDPOINT = "https://codestral.mistral.ai"
 MISTRAL_ENDPOINT = "https://api.mistral.ai"
 
@@ -108,6 +134,13 @@ class Settings:
     allowInsecureHttp: bool = False
     """Allow a plain ``http://`` endpoint on another machine.  Plain HTTP to this machine
     (localhost, 127.0.0.1, ::1) is always allowed; TLS is always verified."""
+
+    context: ContextSettings = field(default_factory=ContextSettings)
+    """Code from other files sent before the prompt (docs/context.md): ``{"enable": true,
+    "openFiles": true, "recentEdits": true, "imports": true, "embeddings": false, "share": 0.25,
+    "maxSnippets": 8, "embeddingModel": "codestral-embed"}``.  ``share`` is the part of
+    ``prefixChars`` given to it, on top of the prefix; ``embeddings`` (off by default) indexes
+    the workspace with ``embeddingModel`` and costs tokens.  Missing keys keep their defaults."""
 
     languages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per-language overrides of completion settings, by language id, for example
@@ -292,6 +325,9 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
         if key == "languages":
             values[key] = _languages(raw, problems)
             continue
+        if key == "context":
+            values[key] = _context(raw, problems)
+            continue
         try:
             values.update(_convert(key, raw))
         except ValueError as exc:
@@ -338,6 +374,51 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
         if kept:
             result[str(language)] = kept
     return result
+
+
+def _context(raw: Any, problems: list[str]) -> ContextSettings:
+    """Validate ``context``: each bad key is reported and keeps its default, the rest apply."""
+    defaults = ContextSettings()
+    if isinstance(raw, bool):
+        return dataclasses.replace(defaults, enable=raw)
+    if not isinstance(raw, Mapping):
+        problems.append(
+            "codestral: setting 'context' must be an object such as "
+            '{"openFiles": true, "embeddings": false}; using the defaults.'
+        )
+        return defaults
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None or key not in {f.name for f in dataclasses.fields(ContextSettings)}:
+            continue
+        default = getattr(defaults, key)
+        if key in _CONTEXT_FLAGS:
+            if isinstance(value, bool):
+                values[key] = value
+                continue
+            problem = "must be true or false"
+        elif key == "embeddingModel":
+            if isinstance(value, str) and _MODEL_RE.match(value.strip()):
+                values[key] = value.strip()
+                continue
+            problem = "must be a model id such as 'codestral-embed'"
+        else:
+            low, high = _CONTEXT_BOUNDS[key]
+            kind = int if isinstance(default, int) else float
+            if (
+                not isinstance(value, bool)
+                and isinstance(value, (int, float))
+                and math.isfinite(value)
+                and low <= value <= high
+                and (kind is float or value == int(value))
+            ):
+                values[key] = kind(value)
+                continue
+            problem = f"must be a number from {low:g} to {high:g}"
+        problems.append(
+            f"codestral: setting 'context.{key}' {problem}; using the default ({_show(default)})."
+        )
+    return dataclasses.replace(defaults, **values)
 
 
 def _show(value: Any) -> str:

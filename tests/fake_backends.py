@@ -28,6 +28,7 @@ from typing import Any
 from tests.fake_mistral import (
     FakeServer,
     Recorded,
+    _embedding,
     _encode_body,
     _Handler,
     _pieces,
@@ -36,9 +37,11 @@ from tests.fake_mistral import (
 )
 
 __all__ = [
+    "EMBED_PATH",
     "GENERATE_PATH",
     "INFILL_PATH",
     "OPENAI_COMPLETIONS_PATH",
+    "OPENAI_EMBEDDINGS_PATH",
     "OPENAI_MODELS_PATH",
     "TAGS_PATH",
     "FakeOllama",
@@ -51,6 +54,8 @@ GENERATE_PATH = "/api/generate"
 TAGS_PATH = "/api/tags"
 VERSION_PATH = "/api/version"
 OPENAI_COMPLETIONS_PATH = "/v1/completions"
+OPENAI_EMBEDDINGS_PATH = "/v1/embeddings"
+EMBED_PATH = "/api/embed"
 OPENAI_MODELS_PATH = "/v1/models"
 INFILL_PATH = "/infill"
 
@@ -284,8 +289,38 @@ class FakeOllama(FakeServer):
             _send_json(handler, 200, {"models": copy.deepcopy(self.models)})
         elif method == "POST" and path == GENERATE_PATH:
             self._generate_answer(handler, record)
+        elif method == "POST" and path == EMBED_PATH:
+            self._embed_answer(handler, record)
         else:
             _send(handler, 404, b"404 page not found", "text/plain")
+
+    def _embed_answer(self, handler: _Handler, record: Recorded) -> None:
+        """``/api/embed``: ``{"model", "input": str | [str]}`` -> ``{"embeddings": [...]}``."""
+        body = record.body
+        if not isinstance(body, dict) or not body.get("model"):
+            _send_json(handler, 400, {"error": "model is required"})
+            return
+        model = self._resolve(body["model"])
+        if model is None:
+            _send_json(
+                handler,
+                404,
+                {"error": f'model "{body["model"]}" not found, try pulling it first'},
+            )
+            return
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        _send_json(
+            handler,
+            200,
+            {
+                "model": model,
+                "embeddings": [_embedding(model, text) for text in texts],
+                "total_duration": 1000,
+                "load_duration": 100,
+                "prompt_eval_count": sum(len(text.split()) for text in texts),
+            },
+        )
 
     def _generate_answer(self, handler: _Handler, record: Recorded) -> None:
         body = record.body
@@ -494,8 +529,27 @@ class FakeOpenAI(FakeServer):
             self._completions(handler, record)
         elif method == "POST" and path == INFILL_PATH and self.flavor == "llamacpp":
             self._infill(handler, record)
+        elif method == "POST" and path == OPENAI_EMBEDDINGS_PATH:
+            self._embeddings(handler, record)
         else:
             _send_json(handler, 404, {"detail": "Not Found"})
+
+    def _embeddings(self, handler: _Handler, record: Recorded) -> None:
+        """``/v1/embeddings`` as OpenAI-compatible servers answer it (data out of order)."""
+        body = record.body if isinstance(record.body, dict) else {}
+        model = str(body.get("model") or "")
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [
+            {"object": "embedding", "embedding": _embedding(model, text), "index": index}
+            for index, text in enumerate(texts)
+        ]
+        data.reverse()
+        _send_json(
+            handler,
+            200,
+            {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 1}},
+        )
 
     def _known(self, model: Any) -> bool:
         return any(card.get("id") == model for card in self.models)

@@ -35,6 +35,8 @@ def register(ls: CodestralLanguageServer) -> None:
         # The model list is fetched right after this (features/models.py); that request also
         # opens the connection, so the first completion does not pay the handshake.
         await pull_configuration(ls)
+        for hook in ls.initialized_hooks:
+            hook(ls)
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def on_did_change_configuration(

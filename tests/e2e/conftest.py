@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -241,6 +242,8 @@ async def start(
         configuration: dict[str, Any] | None = None,
         args: list[str] | None = None,
         capabilities_patch: Callable[[types.ClientCapabilities], None] | None = None,
+        root: Path | None = None,
+        state_dir: Path | None = None,
     ) -> Session:
         options = {"debounceMs": 0, **(initialization_options or {})}
         config = ClientServerConfig(
@@ -248,7 +251,10 @@ async def start(
             server_env=server_env(
                 fake,
                 # a state file of its own, so a developer's model choice never leaks in
-                **{"CODESTRAL_LS_STATE_DIR": str(tmp_path_factory.mktemp("state")), **(env or {})},
+                **{
+                    "CODESTRAL_LS_STATE_DIR": str(state_dir or tmp_path_factory.mktemp("state")),
+                    **(env or {}),
+                },
             ),
         )
         client = await config.start()
@@ -264,6 +270,10 @@ async def start(
                 capabilities=capabilities,
                 initialization_options=options,
                 client_info=types.ClientInfo(name=name),
+                root_uri=root.as_uri() if root is not None else None,
+                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)]
+                if root is not None
+                else None,
             )
         )
         return Session(client, name, fake, result)
@@ -271,6 +281,8 @@ async def start(
     yield starter
 
     for client in clients:
+        if client.stopped:  # the test stopped it (a restart)
+            continue
         try:
             await client.shutdown_session()
         finally:
