@@ -169,6 +169,26 @@ class Entry:
 
 
 @dataclass
+class Trace:
+    """What happened to one :meth:`CompletionEngine.complete` call, for ``codestral-ls eval``.
+
+    The engine fills it in when a caller passes one; the editor path passes none.
+    """
+
+    request: FimRequest | None = None
+    """The request sent (None: answered without one, e.g. from the cache or while paused)."""
+    raw: str | None = None
+    """The streamed text before post-processing (as far as it was read)."""
+    error: MistralError | None = None
+    """The upstream failure, if the request failed."""
+    usage: dict[str, Any] | None = None
+    """Token counts the server reported for the stream, when it reported them before the
+    engine stopped reading."""
+    paused: bool = False
+    """No request went out: the breaker was open (rate limit, failures, rejected key)."""
+
+
+@dataclass
 class Flight:
     """One streamed request under way for a document."""
 
@@ -179,6 +199,7 @@ class Flight:
     waiters: int = 0
     task: asyncio.Task[None] | None = None
     orphan_timer: asyncio.TimerHandle | None = None
+    trace: Trace | None = None
 
 
 @dataclass
@@ -318,13 +339,19 @@ class CompletionEngine:
     # --- the request path ----------------------------------------------------------------
 
     async def complete(
-        self, document: Document, cursor: Cursor, *, debounce: bool = True
+        self,
+        document: Document,
+        cursor: Cursor,
+        *,
+        debounce: bool = True,
+        trace: Trace | None = None,
     ) -> Suggestion | None:
         """The suggestion at ``cursor``, or None when there is nothing to show.
 
         A newer request for the same document supersedes this one: it then answers None at
         once, and never reaches the network if it was still waiting for the debounce.
-        Upstream failures answer None and tell the user once.
+        Upstream failures answer None and tell the user once.  ``trace``, when given, is
+        filled in with the request, the raw answer, the failure and the usage.
         """
         settings = self.settings.for_language(document.language_id)
         if not settings.enabled_for(document.language_id):
@@ -396,11 +423,13 @@ class CompletionEngine:
                 logger.debug("superseded before reaching the network: %s", uri)
                 return None
         if not self.breaker.allow():
+            if trace is not None:
+                trace.paused = True
             return None
 
         prefix_chars, suffix_chars = prompt_budget(settings, self.context_length(settings.model))
         context = extract_context(document, cursor, prefix_chars, suffix_chars)
-        flight = self._start(uri, view, context, settings)
+        flight = self._start(uri, view, context, settings, trace)
         return await self._join(uri, flight, "", view)
 
     def _debounce_for(self, uri: str, settings: Settings) -> float:
@@ -442,10 +471,19 @@ class CompletionEngine:
 
     # --- flights -------------------------------------------------------------------------
 
-    def _start(self, uri: str, view: View, context: FimContext, settings: Settings) -> Flight:
+    def _start(
+        self,
+        uri: str,
+        view: View,
+        context: FimContext,
+        settings: Settings,
+        trace: Trace | None = None,
+    ) -> Flight:
         loop = asyncio.get_running_loop()
-        flight = Flight(view=view, context=context, future=loop.create_future())
+        flight = Flight(view=view, context=context, future=loop.create_future(), trace=trace)
         request = build_fim_request(context, settings, stream=True)
+        if trace is not None:
+            trace.request = request
         flight.task = asyncio.ensure_future(self._run(uri, flight, request, settings))
         self._flights[uri] = flight
         return flight
@@ -501,16 +539,21 @@ class CompletionEngine:
                     self._stream(flight, request), timeout=settings.request_timeout
                 )
             except asyncio.TimeoutError:
-                self._report(
-                    UpstreamTimeout(
-                        f"{self.connection.endpoint} did not answer within "
-                        f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
-                    ),
-                    settings,
+                timeout = UpstreamTimeout(
+                    f"{self.connection.endpoint} did not answer within "
+                    f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
                 )
+                if flight.trace is not None:
+                    flight.trace.error = timeout
+                self._report(timeout, settings)
             except MistralError as error:
+                if flight.trace is not None:
+                    flight.trace.error = error
                 self._report(error, settings)
             else:
+                if flight.trace is not None:
+                    flight.trace.raw = raw
+                    flight.trace.usage = getattr(self.client, "last_usage", None)
                 self.breaker.success()
                 self.notifier.resolve()
                 text = finish(raw, flight.context)
