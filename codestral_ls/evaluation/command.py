@@ -107,7 +107,8 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
     return output, report, chart
 
 
-def main(args: argparse.Namespace, env: Environment, out: TextIO = sys.stdout) -> int:
+def main(args: argparse.Namespace, env: Environment, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     try:
         import rapidfuzz  # noqa: F401
     except ImportError:

@@ -184,7 +184,8 @@ def read_sources(
         if language is None or (wanted and language not in wanted):
             continue
         path = root / name
-        if is_excluded(path.resolve().as_uri(), exclude):
+        # As the server matches them (the absolute path), and relative to the repository.
+        if is_excluded(path.resolve().as_uri(), exclude) or is_excluded(name, exclude):
             continue
         try:
             if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
