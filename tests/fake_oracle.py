@@ -18,16 +18,19 @@ It reads ``prompt``/``suffix`` (Mistral, Ollama, OpenAI ``/v1/completions``) and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from codestral_ls.evaluation.holes import LANGUAGES
 
 WRONG = "pass  # no idea"
 REDACTED = "[REDACTED]"
 
 
 class Oracle:
-    def __init__(self, root: Path, suffixes: tuple[str, ...] = (".py", ".js", ".ts", ".go")):
+    def __init__(self, root: Path, suffixes: Iterable[str] = tuple(LANGUAGES)) -> None:
+        suffixes = tuple(suffixes)
         self.texts: list[str] = []
         for path in sorted(root.rglob("*")):
             if path.suffix not in suffixes or not path.is_file():
@@ -58,7 +61,8 @@ class Oracle:
                 stop = len(text) - len(suffix) if text.endswith(suffix) else text.find(suffix, end)
                 if stop >= end and (best is None or stop - end < len(best)):
                     best = text[end:stop]
-                start = text.find(prompt, start + 1)
+                # An empty prompt (a hole at the very start) matches at the start only.
+                start = text.find(prompt, start + 1) if prompt else -1
         return best
 
     def answer(self, model: str, prompt: str, suffix: str) -> str:

@@ -2,7 +2,8 @@
 
 Every hole goes through :meth:`CompletionEngine.complete`, the editor's own path: prompt
 budget, request building, streaming with early stop, post-processing, breaker.  Only the
-debounce and the cache are off (each hole is one fresh request).
+debounce and the cache are off (each hole is one fresh request).  As in the server, the prompt
+is sized to the model's context length when the endpoint's model list gives it.
 
 - ``concurrency`` workers (default 2) take (variant, hole) jobs hole by hole, so an interrupted
   run leaves the variants with comparable partial results;
@@ -28,6 +29,7 @@ from lsprotocol import types
 
 from ..backends import FimBackend, create_backend, detect_backend, make_http_client
 from ..breaker import Breaker
+from ..catalog import Catalog
 from ..context import CHARS_PER_TOKEN, build_fim_request, extract_context, prompt_budget
 from ..documents import Document
 from ..engine import CompletionEngine, Trace
@@ -272,6 +274,14 @@ def _record(
     return record
 
 
+async def _catalog(backend: FimBackend) -> Catalog | None:
+    """The endpoint's model list, or None when it cannot be had (the budgets then apply)."""
+    try:
+        return Catalog.from_cards(await backend.list_models())
+    except MistralError:
+        return None
+
+
 async def run(
     plan: Plan,
     store: ResultsFile,
@@ -312,6 +322,12 @@ async def run(
             engine.configure(setup.settings, setup.connection)
             engines[setup.variant.name] = engine
         workers.append(_Worker(engines, number))
+    # Like the server, size the prompt to the model's context length when the endpoint lists it.
+    for setup in plan.setups:
+        catalog = await _catalog(workers[0].engines[setup.variant.name].client)
+        if catalog is not None:
+            for worker in workers:
+                worker.engines[setup.variant.name].context_length = catalog.context_length
     queue: asyncio.Queue[Job] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
