@@ -653,14 +653,23 @@ class CompletionEngine:
 def body_indent_of(context: FimContext) -> str:
     """Indentation of the block the completion belongs to.
 
-    On a blank line (just after Enter) the block is opened by the line above, so that line
-    decides, unless the cursor is already indented deeper.
+    On a blank line (just after Enter) the line above decides when it opens a block and the
+    cursor is not indented past it (an editor that does not indent after ``:``).  Otherwise
+    the cursor's own indentation does: the editor indented the new line into the block (by
+    the file's own step, say 2 spaces), or the user dedented out of the block above.
     """
     if context.line_before.strip():
         return block_body_indent(context.prefix)
     above = context.prefix[: len(context.prefix) - len(context.line_before)].rstrip()
     indent = block_body_indent(above) if above else ""
-    return indent if len(indent) >= len(context.line_before) else context.line_before
+    if not context.line_before:
+        return indent
+    above_line = above.rsplit("\n", 1)[-1]
+    above_indent = above_line[: len(above_line) - len(above_line.lstrip(" \t"))]
+    opens_block = len(indent) > len(above_indent)
+    if opens_block and len(context.line_before) <= len(above_indent):
+        return indent
+    return context.line_before
 
 
 def finish(raw: str, context: FimContext) -> str:
