@@ -138,6 +138,13 @@ def test_dry_run_sends_nothing(
     assert "no price known for oracle" in out
     assert fake.fim_requests() == []
     assert not output.exists()
+    code, out = evaluate(
+        repo, output, "--dry-run", "--json", *variants(fake.url, "codestral-2508"), capsys=capsys
+    )
+    data = json.loads(out)
+    assert (data["requests"], data["unpriced"]) == (HOLES, [])
+    assert data["promptTokens"] > 0 and data["cost"] > 0
+    assert fake.fim_requests() == []
 
 
 def test_rate_limit_storm_slows_but_completes(

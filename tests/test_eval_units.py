@@ -8,9 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codestral_ls.evaluation.holes import (
     KINDS,
+    SourceFile,
     list_source_files,
     read_sources,
     sample_holes,
@@ -323,3 +326,23 @@ def test_summary_ranks_and_renders() -> None:
     assert [v["variant"] for v in data["variants"]] == ["good", "bad"]
     json.dumps(data)  # serialisable
     assert summarize(records, load_prices(None), holes={"h0"})[0].holes == 1
+
+
+line_text = st.text(alphabet=st.sampled_from(list("abc =(){}:#\t")), max_size=12)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), line_text), min_size=1, max_size=30),
+    st.integers(0, 5),
+)
+def test_any_file_gives_holes_that_put_it_back_together(
+    rows: list[tuple[int, str]], seed: int
+) -> None:
+    text = "\n".join("    " * depth + content for depth, content in rows) + "\n"
+    source = SourceFile("f.py", "python", text)
+    for hole in sample_holes([source], 12, KINDS, seed=seed):
+        middle = hole.expected(text)
+        assert len(middle.strip()) >= 3
+        document = hole.document_text(text)
+        assert document[: hole.start] + middle + document[hole.start :] == text
+        assert text[: hole.start].split("\n")[-1] == text.split("\n")[hole.line][: hole.column]

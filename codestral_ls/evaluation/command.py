@@ -161,6 +161,22 @@ def main(args: argparse.Namespace, env: Environment, out: TextIO | None = None) 
     if args.dry_run:
         guess = estimate(plan, jobs, prices)
         done = len(holes) * len(setups) - len(jobs)
+        if args.json:
+            summary = {
+                "holes": len(holes),
+                "variants": len(setups),
+                "requests": guess.requests,
+                "alreadyDone": done,
+                "promptTokens": guess.prompt_tokens,
+                "completionTokens": guess.completion_tokens,
+                "maxCompletionTokens": guess.max_completion_tokens,
+                "cost": round(guess.cost, 6),
+                "unpriced": sorted(guess.unpriced),
+                "pricesDate": PRICES_DATE,
+            }
+            json.dump(summary, out, indent=2)
+            out.write("\n")
+            return 0
         print(
             f"{len(holes)} holes x {len(setups)} variants: {guess.requests} requests to send"
             + (f" ({done} already in {output})" if done else ""),
