@@ -242,6 +242,7 @@ def write_chart(summaries: Sequence[Summary], path: Path, title: str) -> bool:
             axis.annotate(
                 s.variant, (x, interval.mean * 100), textcoords="offset points", xytext=(6, 6)
             )
+        axis.margins(x=0.25, y=0.15)  # room for the labels
         axis.set_xlabel(label)
         axis.set_ylabel("edit similarity % (95 % CI)")
         axis.grid(True, alpha=0.3)
