@@ -18,6 +18,7 @@ is sized to the model's context length when the endpoint's model list gives it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,6 +61,8 @@ RATE_LIMIT_RETRIES = 20
 FAILURE_RETRIES = 2
 #: Seconds a worker waits while another one's probe request tests a paused endpoint.
 PROBE_WAIT = 0.05
+#: Longest single wait during a pause (then the worker checks whether its variant stopped).
+PAUSE_STEP = 0.5
 
 
 @dataclass(frozen=True)
@@ -192,21 +195,28 @@ class _Worker:
 
 
 async def _ask(
-    engine: CompletionEngine, document: Document, hole: Hole
+    engine: CompletionEngine, document: Document, hole: Hole, stopped: Callable[[], bool]
 ) -> tuple[str, Trace, float, int, int]:
-    """Ask until there is an answer or a lasting error: (answer, trace, seconds, 429s, retries)."""
+    """Ask until there is an answer or a lasting error: (answer, trace, seconds, 429s, retries).
+
+    Raises :class:`_Stopped` when ``stopped()`` says the variant was stopped meanwhile (a
+    rejected key pauses the breaker for a minute; nobody should wait that out).
+    """
     cursor = document.cursor(types.Position(line=hole.line, character=hole.column))
     rate_limited = retries = 0
     while True:
+        if stopped():
+            raise _Stopped
         pause = engine.paused_for
         if pause > 0:
-            await asyncio.sleep(pause)
+            await asyncio.sleep(min(pause, PAUSE_STEP))
+            continue
         trace = Trace()
         started = time.perf_counter()
         suggestion = await engine.complete(document, cursor, debounce=False, trace=trace)
         elapsed = time.perf_counter() - started
         if trace.paused:  # another worker's request paused the variant, or is probing
-            await asyncio.sleep(max(engine.paused_for, PROBE_WAIT))
+            await asyncio.sleep(min(max(engine.paused_for, PROBE_WAIT), PAUSE_STEP))
             continue
         error = trace.error
         if isinstance(error, RateLimitedError) and rate_limited < RATE_LIMIT_RETRIES:
@@ -344,9 +354,15 @@ async def run(
             source = plan.sources[job.hole.path]
             uri = f"{Path(job.hole.path).as_posix()}"
             document = _document(source, job.hole, f"file:///eval/{worker.number}/{uri}")
-            answer, trace, elapsed, rate_limited, retries = await _ask(
-                worker.engines[name], document, job.hole
-            )
+            try:
+                answer, trace, elapsed, rate_limited, retries = await _ask(
+                    worker.engines[name],
+                    document,
+                    job.hole,
+                    functools.partial(stopped.__contains__, name),
+                )
+            except _Stopped:
+                continue
             if _fatal(trace.error):
                 if name not in stopped:
                     stopped[name] = trace.error.message if trace.error else ""
