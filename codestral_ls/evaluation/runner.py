@@ -23,9 +23,10 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 from lsprotocol import types
 
 from ..backends import FimBackend, create_backend, detect_backend, make_http_client
@@ -288,7 +289,7 @@ async def _catalog(backend: FimBackend) -> Catalog | None:
     """The endpoint's model list, or None when it cannot be had (the budgets then apply)."""
     try:
         return Catalog.from_cards(await backend.list_models())
-    except MistralError:
+    except (MistralError, ValueError):
         return None
 
 
@@ -308,6 +309,23 @@ async def run(
         return
     http = make_http_client()
     backends: list[FimBackend] = []
+    try:
+        await _run_jobs(plan, store, jobs, http, backends, on_result, on_stop)
+    finally:
+        for backend in backends:
+            await backend.aclose()
+        await http.aclose()
+
+
+async def _run_jobs(
+    plan: Plan,
+    store: ResultsFile,
+    jobs: Sequence[Job],
+    http: httpx.AsyncClient,
+    backends: list[FimBackend],
+    on_result: Callable[[dict[str, Any]], None],
+    on_stop: Callable[[str, str], None],
+) -> None:
     stopped: dict[str, str] = {}
     workers: list[_Worker] = []
     breakers = {
@@ -352,8 +370,8 @@ async def run(
             if name in stopped:
                 continue
             source = plan.sources[job.hole.path]
-            uri = f"{Path(job.hole.path).as_posix()}"
-            document = _document(source, job.hole, f"file:///eval/{worker.number}/{uri}")
+            uri = f"file:///eval/{worker.number}/{quote(job.hole.path)}"
+            document = _document(source, job.hole, uri)
             try:
                 answer, trace, elapsed, rate_limited, retries = await _ask(
                     worker.engines[name],
@@ -372,9 +390,4 @@ async def run(
             store.append(record)
             on_result(record)
 
-    try:
-        await asyncio.gather(*(work(worker) for worker in workers))
-    finally:
-        for backend in backends:
-            await backend.aclose()
-        await http.aclose()
+    await asyncio.gather(*(work(worker) for worker in workers))
