@@ -1,4 +1,4 @@
-"""Command line: the language server (default), ``complete`` and ``doctor``.
+"""Command line: the language server (default), ``complete``, ``doctor`` and ``eval``.
 
 ``complete`` and ``doctor`` go through the same engine, settings and HTTP client as the server,
 so what they print is what an editor would get.
@@ -21,6 +21,7 @@ from lsprotocol import types
 from . import __version__
 from .documents import Document
 from .engine import CompletionEngine
+from .evaluation import command as evaluation
 from .logs import configure_logging
 from .mistral import FimRequest, MistralClient, MistralError
 from .notify import Notifier
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check the key, the endpoint, the models and one FIM round trip"
     )
     doctor.add_argument("--settings", default="{}", help=settings_help)
+    evaluation.add_parser(commands)
     return parser
 
 
@@ -74,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_complete(args.location, args.settings, env))
     if args.command == "doctor":
         return asyncio.run(run_doctor(args.settings, env))
+    if args.command == "eval":
+        return evaluation.main(args, env)
     return serve(args.tcp)
 
 

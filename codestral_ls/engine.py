@@ -217,6 +217,26 @@ class Entry:
 
 
 @dataclass
+class Trace:
+    """What happened to one :meth:`CompletionEngine.complete` call, for ``codestral-ls eval``.
+
+    The engine fills it in when a caller passes one; the editor path passes none.
+    """
+
+    request: FimRequest | None = None
+    """The request sent (None: answered without one, e.g. from the cache or while paused)."""
+    raw: str | None = None
+    """The streamed text before post-processing (as far as it was read)."""
+    error: MistralError | None = None
+    """The upstream failure, if the request failed."""
+    usage: dict[str, Any] | None = None
+    """Token counts the server reported for the stream, when it reported them before the
+    engine stopped reading."""
+    paused: bool = False
+    """No request went out: the breaker was open (rate limit, failures, rejected key)."""
+
+
+@dataclass
 class Flight:
     """One streamed request under way for a document."""
 
@@ -229,6 +249,7 @@ class Flight:
     probe: bool = False
     """Whether this request is the breaker's half-open probe."""
     orphan_timer: asyncio.TimerHandle | None = None
+    trace: Trace | None = None
 
 
 @dataclass
@@ -387,6 +408,7 @@ class CompletionEngine:
         *,
         debounce: bool = True,
         explicit: bool = False,
+        trace: Trace | None = None,
     ) -> Suggestion | None:
         """The suggestion at ``cursor``, or None when there is nothing to show.
 
@@ -394,7 +416,8 @@ class CompletionEngine:
         once, and never reaches the network if it was still waiting for the debounce.
         Upstream failures answer None and tell the user once.  An ``explicit`` request (the
         user asked for a suggestion) skips the debounce and is never answered by a cached
-        empty answer.
+        empty answer.  ``trace``, when given, is filled in with the request, the raw answer,
+        the failure and the usage (``codestral-ls eval``).
 
         ``document`` may change while the answer is computed: the answer is then returned only
         if the cursor's line and everything before the cursor are unchanged, or only grew by
@@ -408,7 +431,12 @@ class CompletionEngine:
                 return None
             start = view_at(document, cursor, None)
             suggestion = await self._complete(
-                document, cursor, start, debounce=debounce and not explicit, explicit=explicit
+                document,
+                cursor,
+                start,
+                debounce=debounce and not explicit,
+                explicit=explicit,
+                trace=trace,
             )
             if suggestion is None or (version is not None and document.version == version):
                 return suggestion
@@ -418,7 +446,14 @@ class CompletionEngine:
             return None
 
     async def _complete(
-        self, document: Document, cursor: Cursor, start: View, *, debounce: bool, explicit: bool
+        self,
+        document: Document,
+        cursor: Cursor,
+        start: View,
+        *,
+        debounce: bool,
+        explicit: bool,
+        trace: Trace | None = None,
     ) -> Suggestion | None:
         settings = self.settings.for_language(document.language_id)
         if not settings.enabled_for(document.language_id):
@@ -512,8 +547,10 @@ class CompletionEngine:
         )
         probe = self.breaker.state == HALF_OPEN
         if not self.breaker.allow():
+            if trace is not None:
+                trace.paused = True
             return None
-        flight = self._start(uri, view, context, request, settings)
+        flight = self._start(uri, view, context, request, settings, trace)
         flight.probe = probe
         return await self._join(uri, flight, "", view)
 
@@ -575,9 +612,12 @@ class CompletionEngine:
         context: FimContext,
         request: FimRequest,
         settings: Settings,
+        trace: Trace | None = None,
     ) -> Flight:
         loop = asyncio.get_running_loop()
-        flight = Flight(view=view, context=context, future=loop.create_future())
+        flight = Flight(view=view, context=context, future=loop.create_future(), trace=trace)
+        if trace is not None:
+            trace.request = request
         flight.task = asyncio.ensure_future(self._run(uri, flight, request, settings))
         self._flights[uri] = flight
         return flight
@@ -633,20 +673,25 @@ class CompletionEngine:
                     self._stream(flight, request), timeout=settings.request_timeout
                 )
             except asyncio.TimeoutError:
-                self._report(
-                    UpstreamTimeout(
-                        f"{self.connection.endpoint} did not answer within "
-                        f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
-                    ),
-                    settings,
+                timeout = UpstreamTimeout(
+                    f"{self.connection.endpoint} did not answer within "
+                    f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
                 )
+                if flight.trace is not None:
+                    flight.trace.error = timeout
+                self._report(timeout, settings)
             except MistralError as error:
+                if flight.trace is not None:
+                    flight.trace.error = error
                 self._report(error, settings)
             except Exception:
                 # A bug must not end completions: this request answers nothing.
                 logger.exception("completion request failed")
                 self._state("error", "Internal error; see the server log")
             else:
+                if flight.trace is not None:
+                    flight.trace.raw = raw
+                    flight.trace.usage = getattr(self.client, "last_usage", None)
                 self.breaker.success()
                 self.notifier.resolve()
                 text = finish(raw, flight.context)
@@ -773,14 +818,23 @@ def still_valid(
 def body_indent_of(context: FimContext) -> str:
     """Indentation of the block the completion belongs to.
 
-    On a blank line (just after Enter) the block is opened by the line above, so that line
-    decides, unless the cursor is already indented deeper.
+    On a blank line (just after Enter) the line above decides when it opens a block and the
+    cursor is not indented past it (an editor that does not indent after ``:``).  Otherwise
+    the cursor's own indentation does: the editor indented the new line into the block (by
+    the file's own step, say 2 spaces), or the user dedented out of the block above.
     """
     if context.line_before.strip():
         return block_body_indent(context.prefix)
     above = context.prefix[: len(context.prefix) - len(context.line_before)].rstrip()
     indent = block_body_indent(above) if above else ""
-    return indent if len(indent) >= len(context.line_before) else context.line_before
+    if not context.line_before:
+        return indent
+    above_line = above.rsplit("\n", 1)[-1]
+    above_indent = above_line[: len(above_line) - len(above_line.lstrip(" \t"))]
+    opens_block = len(indent) > len(above_indent)
+    if opens_block and len(context.line_before) <= len(above_indent):
+        return indent
+    return context.line_before
 
 
 def finish(raw: str, context: FimContext) -> str:

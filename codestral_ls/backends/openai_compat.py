@@ -126,6 +126,19 @@ def infill_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
     return body
 
 
+def _infill_usage(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """llama.cpp's ``tokens_evaluated``/``tokens_predicted`` as an OpenAI ``usage`` object."""
+    predicted = payload.get("tokens_predicted")
+    evaluated = payload.get("tokens_evaluated")
+    if not (isinstance(predicted, int) and isinstance(evaluated, int)):
+        return None
+    return {
+        "prompt_tokens": evaluated,
+        "completion_tokens": predicted,
+        "total_tokens": evaluated + predicted,
+    }
+
+
 def _rejects_suffix(error: MistralError, req: FimRequest) -> bool:
     """Whether ``error`` is a server refusing the ``suffix`` field (llama.cpp, vLLM)."""
     if req.suffix is None or isinstance(error, ProtocolError):
@@ -240,7 +253,7 @@ class OpenAICompatBackend(HttpBackend):
             COMPLETIONS_PATH,
             completions_body(req, stream=True),
             req.model,
-            lambda data, host, status: self._choice_text(self._event(data, host, status)),
+            lambda data, host, status: self._choice_text(self._usage_event(data, host, status)),
             lambda payload, host, status: self._completion(payload, host, status).text,
         )
 
@@ -261,6 +274,11 @@ class OpenAICompatBackend(HttpBackend):
     @staticmethod
     def _event(data: str, host: str, status: int) -> dict[str, Any]:
         return stream_event(data, host, status, is_error=is_error_payload)
+
+    def _usage_event(self, data: str, host: str, status: int) -> dict[str, Any]:
+        event = self._event(data, host, status)
+        self._note_usage(event.get("usage"))
+        return event
 
     # ------------------------------------------------------------------ llama.cpp /infill
 
@@ -318,20 +336,11 @@ class OpenAICompatBackend(HttpBackend):
         self._check_infill_error(payload, json.dumps(payload), host, status)
         content = payload.get("content")
         model = payload.get("model")
-        predicted = payload.get("tokens_predicted")
-        evaluated = payload.get("tokens_evaluated")
-        usage: dict[str, Any] | None = None
-        if isinstance(predicted, int) and isinstance(evaluated, int):
-            usage = {
-                "prompt_tokens": evaluated,
-                "completion_tokens": predicted,
-                "total_tokens": evaluated + predicted,
-            }
         return Completion(
             text=content if isinstance(content, str) else "",
             finish_reason=self._infill_finish(payload),
             model=model if isinstance(model, str) else None,
-            usage=usage,
+            usage=_infill_usage(payload),
         )
 
     @staticmethod
@@ -379,6 +388,7 @@ class OpenAICompatBackend(HttpBackend):
                                 f"{host} sent an unexpected stream event.", status=status
                             )
                         self._check_infill_error(event, data, host, status)
+                        self._note_usage(_infill_usage(event))
                         piece = event.get("content")
                         if isinstance(piece, str) and piece:
                             yield piece
