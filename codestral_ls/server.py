@@ -24,7 +24,7 @@ from .backends import FimBackend, create_backend, detect_backend, make_http_clie
 from .catalog import CatalogService, source_key
 from .documents import DocumentStore
 from .engine import CompletionEngine
-from .logs import add_secret
+from .logs import ClientLogHandler, add_secret, attach_client_log, detach_client_log
 from .mistral import MistralClient
 from .notify import Notifier
 from .settings import (
@@ -163,6 +163,10 @@ class CodestralLanguageServer(LanguageServer):
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: Sends log records to the client once it is connected (see :meth:`log_to_client`).
+        self._client_log: ClientLogHandler | None = None
+        #: The last settings summary logged: a re-merge that changes nothing logs nothing.
+        self._settings_summary: str | None = None
         #: True once shutdown or exit arrived.
         self.closing = False
         #: Models picked with ``codestral.selectModel``, by kind; they apply unless a setting
@@ -208,10 +212,12 @@ class CodestralLanguageServer(LanguageServer):
                 )
             )
         except BrokenPipeError:
+            self.stop_client_log()
             logger.error("the connection to the client is lost; shutting down")
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
+            self.stop_client_log()
             self.shutdown()
 
     async def _serve_pipe(self, source: BinaryIO) -> None:
@@ -290,13 +296,13 @@ class CodestralLanguageServer(LanguageServer):
             )
             self.engine.use_backend(self.backend)
         self.engine.configure(settings, connection)
-        logger.info(
-            "settings: backend=%s endpoint=%s model=%s key=%s",
-            self.backend.kind,
-            connection.endpoint,
-            settings.model,
-            connection.key_source or "none",
+        summary = (
+            f"settings: backend={self.backend.kind} endpoint={connection.endpoint} "
+            f"model={settings.model} key={connection.key_source or 'none'}"
         )
+        if summary != self._settings_summary:
+            self._settings_summary = summary
+            logger.info("%s", summary)
         return settings
 
     def pinned_model_setting(self, kind: str) -> str | None:
@@ -329,6 +335,7 @@ class CodestralLanguageServer(LanguageServer):
         """Cancel background work and requests under way (shutdown or exit); from now on,
         failing to write to the closed client is expected and not reported."""
         self.closing = True
+        self.stop_client_log()
         for task in list(self._background):
             task.cancel()
         self.engine.close()
@@ -351,6 +358,22 @@ class CodestralLanguageServer(LanguageServer):
             self.report_server_error(error, None)
 
     # --- messages ------------------------------------------------------------------------
+
+    def log_to_client(self) -> None:
+        """Send log records to the client as ``window/logMessage`` from now on (stderr then
+        keeps only crashes).  Called once the client has sent ``initialize``."""
+        if self._client_log is None and not self.closing:
+            self._client_log = attach_client_log(self._log_message)
+
+    def stop_client_log(self) -> None:
+        """Log to stderr (or the log file) only, as before the client connected."""
+        if self._client_log is not None:
+            detach_client_log(self._client_log)
+            self._client_log = None
+
+    def _log_message(self, kind: types.MessageType, message: str) -> None:
+        if not self.closing:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
     def _show_message(self, kind: types.MessageType, message: str) -> None:
         if not self.closing:

@@ -28,7 +28,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
     keys,
   );
-  ui = new Codestral(server, context.secrets, output, statusItem);
+  ui = new Codestral(server, context.secrets, output, statusItem, context.globalState);
   const running = server;
   context.subscriptions.push(
     output,
