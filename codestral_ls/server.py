@@ -30,6 +30,7 @@ from .notify import Notifier
 from .settings import (
     Environment,
     Settings,
+    burst_debounce_by_default,
     explicit_keys,
     parse_settings,
     resolve_connection,
@@ -98,6 +99,7 @@ class CodestralProtocol(LanguageServerProtocol):
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         self._server.documents.change(params)
+        self._server.engine.note_change(params.text_document.uri)
         self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -165,6 +167,9 @@ class CodestralLanguageServer(LanguageServer):
         self._background: set[asyncio.Task[Any]] = set()
         #: Sends log records to the client once it is connected (see :meth:`log_to_client`).
         self._client_log: ClientLogHandler | None = None
+        #: Whether this client debounces and cancels inline requests itself (VS Code): it then
+        #: gets the burst debounce unless the user set ``debounceMs``/``adaptiveDebounce``.
+        self.client_debounces = False
         #: The last settings summary logged: a re-merge that changes nothing logs nothing.
         self._settings_summary: str | None = None
         #: True once shutdown or exit arrived.
@@ -263,6 +268,9 @@ class CodestralLanguageServer(LanguageServer):
             if MODEL_SETTING[kind] not in pinned
         }
         settings = dataclasses.replace(settings, **overrides)
+        self.engine.burst_debounce = self.client_debounces and not (
+            {"debounceMs", "adaptiveDebounce"} & pinned
+        )
         # Each bad value is told once: re-merging (after a pull) repeats nothing already shown,
         # and a problem that was fixed is forgotten so it is told again if it comes back.
         current = {f"settings:{problem}": problem for problem in problems}
@@ -298,12 +306,25 @@ class CodestralLanguageServer(LanguageServer):
         self.engine.configure(settings, connection)
         summary = (
             f"settings: backend={self.backend.kind} endpoint={connection.endpoint} "
-            f"model={settings.model} key={connection.key_source or 'none'}"
+            f"model={settings.model} key={connection.key_source or 'none'} debounce="
+            + ("burst" if self.engine.burst_debounce else f"{settings.debounceMs}ms")
         )
         if summary != self._settings_summary:
             self._settings_summary = summary
             logger.info("%s", summary)
         return settings
+
+    def identify_client(self, params: types.InitializeParams) -> None:
+        """Note who the client is (its debounce default depends on it)."""
+        info = params.client_info
+        text_document = params.capabilities.text_document
+        inline = text_document is not None and text_document.inline_completion is not None
+        self.client_debounces = burst_debounce_by_default(info.name if info else None, inline)
+        logger.info(
+            "client: %s %s",
+            info.name if info else "unknown",
+            (info.version or "") if info else "",
+        )
 
     def pinned_model_setting(self, kind: str) -> str | None:
         """The setting key that pins the model of ``kind``, if the user set it."""

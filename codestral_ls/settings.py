@@ -262,6 +262,28 @@ def section_of(options: Any) -> Mapping[str, Any]:
     return options
 
 
+#: Client names (``clientInfo.name``) of editors that debounce inline-completion requests
+#: themselves and cancel superseded ones: VS Code and its builds (``vscode.env.appName``).
+SELF_DEBOUNCING_CLIENTS = (
+    "visual studio code",
+    "visual-studio-code",
+    "code - oss",
+    "code-server",
+    "vscodium",
+)
+
+
+def burst_debounce_by_default(client_name: str | None, inline_completion: bool) -> bool:
+    """Whether a client gets the burst debounce instead of the fixed ``debounceMs`` default.
+
+    VS Code waits before each inline-completion request and cancels the ones a keystroke
+    supersedes; a second fixed wait on the server only adds latency.  Such clients get a
+    debounce that asks at once after a pause and holds requests only inside typing bursts.
+    """
+    name = (client_name or "").strip().lower()
+    return inline_completion and name.startswith(SELF_DEBOUNCING_CLIENTS)
+
+
 def explicit_keys(*sources: Any) -> frozenset[str]:
     """The setting keys given a value (not null) in any of ``sources``."""
     return frozenset(
