@@ -313,6 +313,10 @@ class Window:
     def editor(self) -> Any:
         return self.page.locator(".editor-instance .monaco-editor .view-lines").first
 
+    def editor_text(self) -> str:
+        """The visible text of the active editor (VS Code renders spaces as U+00A0)."""
+        return str(self.editor().inner_text()).replace("\u00a0", " ")
+
     def go_to_end(self) -> None:
         self.page.keyboard.press("Control+End")
 

@@ -136,7 +136,7 @@ def test_code_action_menu_lists_codestral_actions_and_one_applies(
         assert any(title in t for t in titles), titles
     window.page.locator(".action-widget .monaco-list-row", has_text="Add docstring").first.click()
     wait_for(
-        lambda: "Add two numbers" in window.editor().inner_text(), START_TIMEOUT, "the edit"
+        lambda: "Add two numbers" in window.editor_text(), START_TIMEOUT, "the edit"
     )
     window.page.keyboard.press("Control+s")
     wait_for(
@@ -155,11 +155,11 @@ def test_explain_opens_a_read_only_document_without_completions(
     window.page.locator(".action-widget .monaco-list-row", has_text="Explain").first.click()
     tab = window.page.locator('.tab[aria-label*="actions.py-L"]').first
     tab.wait_for(timeout=START_TIMEOUT * 1000)
-    wait_for(lambda: "adds" in window.editor().inner_text(), START_TIMEOUT, "the explanation")
+    wait_for(lambda: "adds" in window.editor_text(), START_TIMEOUT, "the explanation")
     calls = fim_count(fake)
     window.editor().click()
     window.page.keyboard.type("zzz")
-    assert "zzz" not in window.editor().inner_text()  # read-only
+    assert "zzz" not in window.editor_text()  # read-only
     assert fim_count(fake) == calls  # not synced: no completions asked for it
     window.page.keyboard.press("Control+w")
 
