@@ -191,12 +191,14 @@ def main() -> None:
         results.append(result)
         print(json.dumps(result), flush=True)
     print(f"\nupstream latency {UPSTREAM_LATENCY * 1000:.0f} ms; load average before {load:.2f}")
-    print(f"{'variant':<16} {'key->ghost median/p95 ms':<26} {'calls per 20-key burst':<24} "
-          f"{'burst last key->ghost ms':<25} typing-through calls")
+    print(
+        f"{'variant':<16} {'key->ghost median/p95 ms':<26} {'calls per 20-key burst':<24} "
+        f"{'burst last key->ghost ms':<25} typing-through calls"
+    )
     for r in results:
         single = f"{r['single_ms']['median']} / {r['single_ms']['p95']}"
         print(
-            f"{r['variant']:<16} {single:<26} {str(r['burst']['calls']):<24} "
+            f"{r['variant']:<16} {single:<26} {r['burst']['calls']!s:<24} "
             f"{r['burst']['last_key_ms_median']:<25} {r['typing_through_calls']}"
         )
     if args.json:

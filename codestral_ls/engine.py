@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import TTLCache
@@ -63,11 +63,13 @@ ADAPTIVE_FACTOR = 1.5
 TYPING_GAP_CEILING = 1.0
 #: Burst debounce (for clients that debounce and cancel themselves, such as VS Code): a
 #: keystroke this long (seconds) after the previous one starts a burst and asks at once...
-BURST_PAUSE = 0.3
+BURST_PAUSE = 0.4
 #: ...inside a burst, a request waits until the document has been quiet for this factor of
-#: the typing gap, within these bounds (seconds).
+#: the longest of the last few typing gaps (jitter must not let a request through), within
+#: these bounds (seconds).
 BURST_FACTOR = 1.5
-BURST_QUIET_BOUNDS = (0.075, 0.3)
+BURST_QUIET_BOUNDS = (0.075, 0.4)
+BURST_GAPS = 4
 #: Seconds a stream whose requests were all cancelled stays open, in case the next keystroke
 #: (VS Code cancels, then asks again) continues exactly what it is streaming.
 ORPHAN_GRACE = 0.1
@@ -215,8 +217,8 @@ class _Typing:
     last: float = 0.0
     gap: float | None = None
     """The gap before the last change (None after the first)."""
-    rhythm: float | None = None
-    """Smoothed gap between keystrokes inside bursts."""
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=BURST_GAPS))
+    """The last gaps between keystrokes inside bursts."""
 
 
 class CompletionEngine:
@@ -434,7 +436,7 @@ class CompletionEngine:
             gap = now - typing.last
             typing.gap = gap
             if gap < BURST_PAUSE:
-                typing.rhythm = gap if typing.rhythm is None else 0.7 * typing.rhythm + 0.3 * gap
+                typing.recent.append(gap)
         typing.last = now
 
     def burst_wait(self, uri: str) -> float:
@@ -442,13 +444,14 @@ class CompletionEngine:
 
         A keystroke after a pause asks at once (the client has already waited its own
         debounce); inside a burst, the request waits until the document has been quiet for
-        about 1.5 typing gaps, so a newer keystroke supersedes it before it reaches the network.
+        1.5 times the longest recent typing gap, so a newer keystroke supersedes it before it
+        reaches the network.
         """
         typing = self._typing.get(uri)
         if typing is None or typing.gap is None or typing.gap >= BURST_PAUSE:
             return 0.0
         low, high = BURST_QUIET_BOUNDS
-        quiet = min(high, max(low, BURST_FACTOR * (typing.rhythm or typing.gap)))
+        quiet = min(high, max(low, BURST_FACTOR * max(typing.recent, default=typing.gap)))
         return max(0.0, typing.last + quiet - self._clock())
 
     def _debounce_for(self, uri: str, settings: Settings) -> float:

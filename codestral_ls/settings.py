@@ -71,7 +71,7 @@ class Settings:
     """Milliseconds to wait after the last keystroke before asking the model. Unset, VS Code
     (which debounces and cancels inline requests itself) gets a burst debounce instead: a
     keystroke after a pause asks at once, keystrokes inside a burst wait until the document has
-    been quiet for 1.5 typing gaps (75 to 300 ms)."""
+    been quiet for 1.5 times the longest recent typing gap (75 to 400 ms)."""
 
     adaptiveDebounce: bool = False
     """Learn the typing rhythm and wait about 1.5 times the usual gap between keystrokes

@@ -60,9 +60,19 @@ def test_the_quiet_time_is_bounded() -> None:
         engine.note_change("u")
     assert engine.burst_wait("u") == pytest.approx(0.075)  # floor
     for _ in range(20):
-        now[0] += 0.25
+        now[0] += 0.35
         engine.note_change("u")
-    assert engine.burst_wait("u") == pytest.approx(0.3)  # ceiling
+    assert engine.burst_wait("u") == pytest.approx(0.4)  # ceiling
+
+
+def test_one_slow_keystroke_widens_the_quiet_time() -> None:
+    now = [0.0]
+    engine = burst_engine(now)
+    engine.note_change("u")
+    for gap in (0.05, 0.05, 0.12, 0.05):  # a stall inside the burst
+        now[0] += gap
+        engine.note_change("u")
+    assert engine.burst_wait("u") == pytest.approx(0.18)
 
 
 def test_a_per_language_debounce_still_applies() -> None:

@@ -836,8 +836,7 @@ class CodeActions:
         self._explained += 1
         stem = quote(Path(file_name(document.uri)).name.replace(" ", "_") or "code")
         uri = (
-            f"{EXPLAIN_SCHEME}:/{stem}-L{region.first + 1}-L{region.last + 1}.md"
-            f"?{self._explained}"
+            f"{EXPLAIN_SCHEME}:/{stem}-L{region.first + 1}-L{region.last + 1}.md?{self._explained}"
         )
         self._explanations[uri] = markdown
         while len(self._explanations) > MAX_EXPLANATIONS:
@@ -848,7 +847,7 @@ class CodeActions:
         """``codestral.explanation``: the Markdown of an explanation shown earlier."""
         uri = args.get("uri") if isinstance(args, dict) else None
         if not isinstance(uri, str):
-            raise JsonRpcInvalidParams(f"{EXPLANATION_COMMAND} takes {{\"uri\": \"...\"}}.")
+            raise JsonRpcInvalidParams(f'{EXPLANATION_COMMAND} takes {{"uri": "..."}}.')
         markdown = self._explanations.get(uri)
         if markdown is None:
             return {
