@@ -20,6 +20,7 @@ numbers go to docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -56,10 +57,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: Records, in the page, the time of each keydown and of the first new ghost text after it.
 PROBE = """
 () => {
-  const probe = { down: 0, ghost: 0, text: '' };
+  const probe = { down: 0, ghost: 0, text: '', downs: [] };
   window.__probe = probe;
-  window.addEventListener('keydown', () => { probe.down = performance.now(); probe.ghost = 0; },
-                          true);
+  window.addEventListener('keydown', () => {
+    probe.down = performance.now(); probe.ghost = 0; probe.downs.push(probe.down);
+  }, true);
   const look = () => {
     if (!probe.down || probe.ghost) return;
     const parts = document.querySelectorAll('.editor-instance .ghost-text-decoration');
@@ -138,13 +140,17 @@ def run_variant(name: str, settings: dict[str, Any], args: argparse.Namespace) -
 
             calls: list[int] = []
             burst_latency: list[float] = []
+            gaps: list[float] = []
             for i in range(args.bursts):
                 quiet(window, fake)
                 window.page.keyboard.press("Enter")
                 quiet(window, fake)
                 before = len(fake.fim_requests())
+                page.evaluate("window.__probe.downs = []")
                 page.keyboard.type((letters[i:] + letters)[:20], delay=50)
                 burst_latency.append(latency_of_last_key(window))
+                downs = page.evaluate("window.__probe.downs")
+                gaps.append(max(b - a for a, b in itertools.pairwise(downs)))
                 quiet(window, fake)
                 calls.append(len(fake.fim_requests()) - before)
 
@@ -171,6 +177,7 @@ def run_variant(name: str, settings: dict[str, Any], args: argparse.Namespace) -
             "n": len(calls),
             "calls": calls,
             "last_key_ms_median": round(statistics.median(burst_latency), 1),
+            "longest_keydown_gap_ms": [round(g) for g in gaps],
         },
         typing_through_calls=through_calls,
     )
@@ -190,6 +197,11 @@ def main() -> None:
         result = run_variant(name, VARIANTS[name], args)
         results.append(result)
         print(json.dumps(result), flush=True)
+    for r in results:
+        print(
+            f"{r['variant']}: longest keydown gap per burst (browser) ms "
+            f"{r['burst']['longest_keydown_gap_ms']}"
+        )
     print(f"\nupstream latency {UPSTREAM_LATENCY * 1000:.0f} ms; load average before {load:.2f}")
     print(
         f"{'variant':<16} {'key->ghost median/p95 ms':<26} {'calls per 20-key burst':<24} "
