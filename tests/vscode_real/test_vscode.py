@@ -23,9 +23,7 @@ def read(server: CodeServer, name: str) -> str:
     return (server.workspace / name).read_text(encoding="utf-8")
 
 
-def test_key_missing_then_set_through_the_notification(
-    window: Window, fake: FakeMistral
-) -> None:
+def test_key_missing_then_set_through_the_notification(window: Window, fake: FakeMistral) -> None:
     window.wait_status_icon("key")
     assert "key missing" in str(window.status_item().get_attribute("aria-label"))
     button = window.page.locator(".notifications-toasts .monaco-button", has_text="Set API Key")
@@ -135,9 +133,7 @@ def test_code_action_menu_lists_codestral_actions_and_one_applies(
     ):
         assert any(title in t for t in titles), titles
     window.page.locator(".action-widget .monaco-list-row", has_text="Add docstring").first.click()
-    wait_for(
-        lambda: "Add two numbers" in window.editor_text(), START_TIMEOUT, "the edit"
-    )
+    wait_for(lambda: "Add two numbers" in window.editor_text(), START_TIMEOUT, "the edit")
     window.page.keyboard.press("Control+s")
     wait_for(
         lambda: '"""Add two numbers."""' in read(code_server, "actions.py"),
