@@ -51,13 +51,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 FAILED = pytest.StashKey[list[str]]()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fake_api() -> Iterator[FakeMistral]:
     with FakeMistral() as fake:
         yield fake
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def code_server(
     fake_api: FakeMistral, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CodeServer]:
@@ -90,7 +90,7 @@ def code_server(
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def window(code_server: CodeServer, request: pytest.FixtureRequest) -> Iterator[Window]:
     with sync_api.sync_playwright() as playwright:
         browser = None
