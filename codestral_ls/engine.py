@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import TTLCache
@@ -77,6 +77,15 @@ ADAPTIVE_BOUNDS = (0.075, 0.6)
 ADAPTIVE_FACTOR = 1.5
 #: Gaps longer than this are pauses, not typing rhythm.
 TYPING_GAP_CEILING = 1.0
+#: Burst debounce (for clients that debounce and cancel themselves, such as VS Code): a
+#: keystroke this long (seconds) after the previous one starts a burst and asks at once...
+BURST_PAUSE = 0.4
+#: ...inside a burst, a request waits until the document has been quiet for this factor of
+#: the longest of the last few typing gaps (jitter must not let a request through), within
+#: these bounds (seconds).
+BURST_FACTOR = 1.5
+BURST_QUIET_BOUNDS = (0.075, 0.4)
+BURST_GAPS = 4
 #: Seconds a stream whose requests were all cancelled stays open, in case the next keystroke
 #: (VS Code cancels, then asks again) continues exactly what it is streaming.
 ORPHAN_GRACE = 0.1
@@ -272,6 +281,17 @@ class _Rhythm:
     gap: float | None = None
 
 
+@dataclass
+class _Typing:
+    """When a document last changed, and the gaps between its changes (burst debounce)."""
+
+    last: float = 0.0
+    gap: float | None = None
+    """The gap before the last change (None after the first)."""
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=BURST_GAPS))
+    """The last gaps between keystrokes inside bursts."""
+
+
 class CompletionEngine:
     """Turns a cursor position into a suggestion from the FIM endpoint."""
 
@@ -299,6 +319,10 @@ class CompletionEngine:
         self._latest: dict[str, int] = {}
         self._flights: dict[str, Flight] = {}
         self._rhythm: dict[str, _Rhythm] = {}
+        self._typing: dict[str, _Typing] = {}
+        #: Debounce by typing bursts instead of ``debounceMs`` (set per client by the server
+        #: when the user did not choose a debounce; see :meth:`note_change`).
+        self.burst_debounce = False
         #: Per document, the future a debouncing request waits on; a newer request sets it.
         self._debouncing: dict[str, asyncio.Future[None]] = {}
         self._cache: TTLCache[tuple[Any, ...], Entry] = self._new_cache(self.settings)
@@ -385,6 +409,7 @@ class CompletionEngine:
         self._latest.pop(uri, None)
         self._recent.pop(uri, None)
         self._rhythm.pop(uri, None)
+        self._typing.pop(uri, None)
         self.notifier.resolve(f"unsuitable:{uri}")
         waiting = self._debouncing.pop(uri, None)
         if waiting is not None and not waiting.done():
@@ -564,8 +589,36 @@ class CompletionEngine:
             logger.exception("gathering context failed")
             return GatheredContext()
 
+    def note_change(self, uri: str) -> None:
+        """A change of ``uri`` arrived (``didChange``): the clock of the burst debounce."""
+        now = self._clock()
+        typing = self._typing.setdefault(uri, _Typing())
+        if typing.last:
+            gap = now - typing.last
+            typing.gap = gap
+            if gap < BURST_PAUSE:
+                typing.recent.append(gap)
+        typing.last = now
+
+    def burst_wait(self, uri: str) -> float:
+        """Seconds to wait under the burst debounce.
+
+        A keystroke after a pause asks at once (the client has already waited its own
+        debounce); inside a burst, the request waits until the document has been quiet for
+        1.5 times the longest recent typing gap, so a newer keystroke supersedes it before it
+        reaches the network.
+        """
+        typing = self._typing.get(uri)
+        if typing is None or typing.gap is None or typing.gap >= BURST_PAUSE:
+            return 0.0
+        low, high = BURST_QUIET_BOUNDS
+        quiet = min(high, max(low, BURST_FACTOR * max(typing.recent, default=typing.gap)))
+        return max(0.0, typing.last + quiet - self._clock())
+
     def _debounce_for(self, uri: str, settings: Settings) -> float:
         """Seconds to wait before asking, learning the typing rhythm when adaptive."""
+        if self.burst_debounce and settings.debounceMs == self.settings.debounceMs:
+            return self.burst_wait(uri)  # (a per-language debounceMs still applies as set)
         now = self._clock()
         rhythm = self._rhythm.setdefault(uri, _Rhythm())
         gap = now - rhythm.last if rhythm.last else None

@@ -24,12 +24,13 @@ from .backends import FimBackend, create_backend, detect_backend, make_http_clie
 from .catalog import CatalogService, source_key
 from .documents import Cursor, Document, DocumentStore
 from .engine import CompletionEngine
-from .logs import add_secret
+from .logs import ClientLogHandler, add_secret, attach_client_log, detach_client_log
 from .mistral import MistralClient
 from .notify import Notifier
 from .settings import (
     Environment,
     Settings,
+    burst_debounce_by_default,
     explicit_keys,
     parse_settings,
     resolve_connection,
@@ -101,6 +102,7 @@ class CodestralProtocol(LanguageServerProtocol):
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         self._server.documents.change(params)
         self._server.record_edits(params)
+        self._server.engine.note_change(params.text_document.uri)
         self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -170,6 +172,13 @@ class CodestralLanguageServer(LanguageServer):
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: Sends log records to the client once it is connected (see :meth:`log_to_client`).
+        self._client_log: ClientLogHandler | None = None
+        #: Whether this client debounces and cancels inline requests itself (VS Code): it then
+        #: gets the burst debounce unless the user set ``debounceMs``/``adaptiveDebounce``.
+        self.client_debounces = False
+        #: The last settings summary logged: a re-merge that changes nothing logs nothing.
+        self._settings_summary: str | None = None
         #: True once shutdown or exit arrived.
         self.closing = False
         #: True once the client sent ``shutdown``.
@@ -223,10 +232,12 @@ class CodestralLanguageServer(LanguageServer):
                 )
             )
         except BrokenPipeError:
+            self.stop_client_log()
             logger.error("the connection to the client is lost; shutting down")
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
+            self.stop_client_log()
             self.shutdown()
 
     async def _serve_pipe(self, source: BinaryIO) -> None:
@@ -293,6 +304,9 @@ class CodestralLanguageServer(LanguageServer):
             if MODEL_SETTING[kind] not in pinned
         }
         settings = dataclasses.replace(settings, **overrides)
+        self.engine.burst_debounce = self.client_debounces and not (
+            {"debounceMs", "adaptiveDebounce"} & pinned
+        )
         # Each bad value is told once: re-merging (after a pull) repeats nothing already shown,
         # and a problem that was fixed is forgotten so it is told again if it comes back.
         current = {f"settings:{problem}": problem for problem in problems}
@@ -328,14 +342,27 @@ class CodestralLanguageServer(LanguageServer):
         self.engine.configure(settings, connection)
         for hook in self.settings_hooks:
             hook(settings)
-        logger.info(
-            "settings: backend=%s endpoint=%s model=%s key=%s",
-            self.backend.kind,
-            connection.endpoint,
-            settings.model,
-            connection.key_source or "none",
+        summary = (
+            f"settings: backend={self.backend.kind} endpoint={connection.endpoint} "
+            f"model={settings.model} key={connection.key_source or 'none'} debounce="
+            + ("burst" if self.engine.burst_debounce else f"{settings.debounceMs}ms")
         )
+        if summary != self._settings_summary:
+            self._settings_summary = summary
+            logger.info("%s", summary)
         return settings
+
+    def identify_client(self, params: types.InitializeParams) -> None:
+        """Note who the client is (its debounce default depends on it)."""
+        info = params.client_info
+        text_document = params.capabilities.text_document
+        inline = text_document is not None and text_document.inline_completion is not None
+        self.client_debounces = burst_debounce_by_default(info.name if info else None, inline)
+        logger.info(
+            "client: %s %s",
+            info.name if info else "unknown",
+            (info.version or "") if info else "",
+        )
 
     def pinned_model_setting(self, kind: str) -> str | None:
         """The setting key that pins the model of ``kind``, if the user set it."""
@@ -367,6 +394,7 @@ class CodestralLanguageServer(LanguageServer):
         """Cancel background work and requests under way (shutdown or exit); from now on,
         failing to write to the closed client is expected and not reported."""
         self.closing = True
+        self.stop_client_log()
         for task in list(self._background):
             task.cancel()
         self.engine.close()
@@ -389,6 +417,22 @@ class CodestralLanguageServer(LanguageServer):
             self.report_server_error(error, None)
 
     # --- messages ------------------------------------------------------------------------
+
+    def log_to_client(self) -> None:
+        """Send log records to the client as ``window/logMessage`` from now on (stderr then
+        keeps only crashes).  Called once the client has sent ``initialize``."""
+        if self._client_log is None and not self.closing:
+            self._client_log = attach_client_log(self._log_message)
+
+    def stop_client_log(self) -> None:
+        """Log to stderr (or the log file) only, as before the client connected."""
+        if self._client_log is not None:
+            detach_client_log(self._client_log)
+            self._client_log = None
+
+    def _log_message(self, kind: types.MessageType, message: str) -> None:
+        if not self.closing:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
     def _show_message(self, kind: types.MessageType, message: str) -> None:
         if not self.closing:

@@ -94,7 +94,10 @@ class Settings:
     """Extra stop sequences sent with every completion request."""
 
     debounceMs: int = 150
-    """Milliseconds to wait after the last keystroke before asking the model."""
+    """Milliseconds to wait after the last keystroke before asking the model. Unset, VS Code
+    (which debounces and cancels inline requests itself) gets a burst debounce instead: a
+    keystroke after a pause asks at once, keystrokes inside a burst wait until the document has
+    been quiet for 1.5 times the longest recent typing gap (75 to 400 ms)."""
 
     adaptiveDebounce: bool = False
     """Learn the typing rhythm and wait about 1.5 times the usual gap between keystrokes
@@ -293,6 +296,28 @@ def section_of(options: Any) -> Mapping[str, Any]:
     if isinstance(nested, Mapping):
         return nested
     return options
+
+
+#: Client names (``clientInfo.name``) of editors that debounce inline-completion requests
+#: themselves and cancel superseded ones: VS Code and its builds (``vscode.env.appName``).
+SELF_DEBOUNCING_CLIENTS = (
+    "visual studio code",
+    "visual-studio-code",
+    "code - oss",
+    "code-server",
+    "vscodium",
+)
+
+
+def burst_debounce_by_default(client_name: str | None, inline_completion: bool) -> bool:
+    """Whether a client gets the burst debounce instead of the fixed ``debounceMs`` default.
+
+    VS Code waits before each inline-completion request and cancels the ones a keystroke
+    supersedes; a second fixed wait on the server only adds latency.  Such clients get a
+    debounce that asks at once after a pause and holds requests only inside typing bursts.
+    """
+    name = (client_name or "").strip().lower()
+    return inline_completion and name.startswith(SELF_DEBOUNCING_CLIENTS)
 
 
 def explicit_keys(*sources: Any) -> frozenset[str]:

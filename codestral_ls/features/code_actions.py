@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -84,6 +85,12 @@ logger = logging.getLogger(__name__)
 
 APPLY_COMMAND = "codestral.applyAction"
 EDIT_COMMAND = "codestral.edit"
+#: Returns the Markdown of an explanation shown as a virtual document.
+EXPLANATION_COMMAND = "codestral.explanation"
+#: URI scheme of explanations shown as read-only virtual documents.
+EXPLAIN_SCHEME = "codestral-explain"
+#: Explanations kept for their virtual documents.
+MAX_EXPLANATIONS = 32
 #: Marks ``data`` written by this module (other features may list actions too).
 DATA_TAG = "codestral.action"
 #: Kinds advertised in ``codeActionProvider.codeActionKinds``.
@@ -234,6 +241,10 @@ def register(ls: CodestralLanguageServer) -> None:
     async def edit(ls: LanguageServer, *args: Any) -> dict[str, Any]:
         return await feature.edit_command(args[0] if args else None)
 
+    @ls.command(EXPLANATION_COMMAND)
+    def explanation(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+        return feature.explanation_command(args[0] if args else None)
+
 
 class _Contents:
     """The line contents of a document as a read-only sequence, without copying them."""
@@ -260,6 +271,9 @@ class CodeActions:
     def __init__(self, ls: CodestralLanguageServer) -> None:
         self.ls = ls
         self._explain_dir: Path | None = None
+        #: Explanations shown as virtual documents, by URI (the newest few).
+        self._explanations: dict[str, str] = {}
+        self._explained = 0
 
     # ------------------------------------------------------------------ capabilities
 
@@ -293,6 +307,12 @@ class CodeActions:
     def shows_documents(self) -> bool:
         window = self.ls.client_capabilities.window
         return bool(window and window.show_document and window.show_document.support)
+
+    def shows_virtual_documents(self) -> bool:
+        """Whether the client opens ``codestral-explain:`` documents (our VS Code extension)."""
+        experimental = self.ls.client_capabilities.experimental
+        codestral = experimental.get("codestral") if isinstance(experimental, dict) else None
+        return isinstance(codestral, dict) and codestral.get("explainDocuments") is True
 
     def shows_progress(self) -> bool:
         window = self.ls.client_capabilities.window
@@ -812,12 +832,23 @@ class CodeActions:
         return self._explain_dir / f"explain-{stem}-L{region.first + 1}-L{region.last + 1}.md"
 
     async def _show_explanation(self, document: Document, region: Region, answer: str) -> None:
+        """Show the explanation: a read-only virtual document where the client has them
+        (never a file, which would get completions and code actions like user code), else a
+        Markdown file, else a message."""
         heading = (
             f"# Explanation of {file_name(document.uri)}, "
             f"lines {region.first + 1}-{region.last + 1}"
         )
         markdown = f"{heading}\n\n{answer.strip()}\n"
-        if self.shows_documents():
+        if self.shows_documents() and self.shows_virtual_documents():
+            uri = self._remember_explanation(document, region, markdown)
+            result = await self.ls.window_show_document_async(
+                types.ShowDocumentParams(uri=uri, take_focus=True)
+            )
+            if result.success:
+                return
+            logger.info("the client could not show %s", uri)
+        elif self.shows_documents():
             try:
                 path = self._explanation_path(document, region)
                 path.write_text(markdown, encoding="utf-8")
@@ -832,6 +863,30 @@ class CodeActions:
         self.ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Info, message=markdown)
         )
+
+    def _remember_explanation(self, document: Document, region: Region, markdown: str) -> str:
+        self._explained += 1
+        stem = quote(Path(file_name(document.uri)).name.replace(" ", "_") or "code")
+        uri = (
+            f"{EXPLAIN_SCHEME}:/{stem}-L{region.first + 1}-L{region.last + 1}.md?{self._explained}"
+        )
+        self._explanations[uri] = markdown
+        while len(self._explanations) > MAX_EXPLANATIONS:
+            del self._explanations[next(iter(self._explanations))]
+        return uri
+
+    def explanation_command(self, args: Any) -> dict[str, Any]:
+        """``codestral.explanation``: the Markdown of an explanation shown earlier."""
+        uri = args.get("uri") if isinstance(args, dict) else None
+        if not isinstance(uri, str):
+            raise JsonRpcInvalidParams(f'{EXPLANATION_COMMAND} takes {{"uri": "..."}}.')
+        markdown = self._explanations.get(uri)
+        if markdown is None:
+            return {
+                "markdown": "This explanation is no longer available: run Codestral: Explain "
+                "again.\n"
+            }
+        return {"markdown": markdown}
 
 
 def _being_cancelled() -> bool:

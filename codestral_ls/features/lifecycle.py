@@ -23,6 +23,8 @@ InitializeHook = Callable[["CodestralLanguageServer", types.InitializeParams], N
 def register(ls: CodestralLanguageServer) -> None:
     @ls.feature(types.INITIALIZE)
     def on_initialize(ls: CodestralLanguageServer, params: types.InitializeParams) -> None:
+        ls.log_to_client()
+        ls.identify_client(params)
         ls.documents.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
         ls.update_settings(initialization_options=params.initialization_options or {})
         if supports_configuration(ls):

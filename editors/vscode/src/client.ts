@@ -18,6 +18,7 @@ import {
 } from 'vscode-languageclient/node';
 
 import { type StoredKey, buildServerEnv, describeKey } from './credentials';
+import { DOCUMENT_SELECTOR, explainDocumentsFeature } from './explain';
 import { type StatusPayload, StatusNotification } from './protocol';
 import { type CodestralServer, errorMessage } from './server';
 import {
@@ -63,6 +64,7 @@ export function findServer(): ServerCommand {
       home: os.homedir(),
       workspaceFolder: workspaceFolder(),
       isExecutable,
+      remoteName: vscode.env.remoteName,
     },
   );
 }
@@ -100,7 +102,7 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
     private readonly settingKeys: readonly string[],
   ) {
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      documentSelector: DOCUMENT_SELECTOR,
       outputChannel: output,
       initializationOptions: () => ({ codestral: this.settings() }),
       synchronize: { configurationSection: 'codestral' },
@@ -129,6 +131,7 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
       () => this.spawnServer(),
       clientOptions,
     );
+    this.client.registerFeature(explainDocumentsFeature);
     this.client.onNotification(StatusNotification, (payload: StatusPayload) =>
       this.hooks.onStatus(payload),
     );
@@ -205,10 +208,13 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
   }
 
   private async offerHelp(message: string): Promise<void> {
-    const openSettings = 'Open Settings';
+    const remote = vscode.env.remoteName !== undefined;
+    const openSettings = remote ? 'Open Remote Settings' : 'Open Settings';
     const showLogs = 'Show Logs';
     const choice = await vscode.window.showErrorMessage(message, openSettings, showLogs);
-    if (choice === openSettings) {
+    if (choice === openSettings && remote) {
+      await vscode.commands.executeCommand('workbench.action.openRemoteSettings');
+    } else if (choice === openSettings) {
       await vscode.commands.executeCommand('workbench.action.openSettings', 'codestral.server');
     } else if (choice === showLogs) {
       this.output.show(true);
