@@ -46,7 +46,8 @@ from .mistral import (
     UpstreamTimeout,
 )
 from .notify import Notifier
-from .postprocess import block_body_indent, block_end_index, postprocess
+from .overflow import cap_budget, fitting_chars, overflow_of, shrink_request
+from .postprocess import block_body_indent, block_end_index, loop_start, postprocess
 from .privacy import is_excluded
 from .settings import Connection, Settings
 
@@ -233,6 +234,9 @@ class CompletionEngine:
         self._recent: dict[str, deque[Entry]] = {}
         #: The context length of a model, when the catalog knows it (for the prompt budget).
         self.context_length: Callable[[str], int | None] = lambda model: None
+        #: Characters of prompt and suffix that fit, per model@endpoint, learnt from a
+        #: refusal for the context size (see :mod:`codestral_ls.overflow`).
+        self.fitting: dict[str, int] = {}
         #: Told about every state change (see docs/protocol.md, ``codestral/status``).
         self.on_state: StateListener = lambda state, message, extra: None
 
@@ -398,7 +402,10 @@ class CompletionEngine:
         if not self.breaker.allow():
             return None
 
-        prefix_chars, suffix_chars = prompt_budget(settings, self.context_length(settings.model))
+        prefix_chars, suffix_chars = cap_budget(
+            *prompt_budget(settings, self.context_length(settings.model)),
+            self.fitting.get(view.model),
+        )
         context = extract_context(document, cursor, prefix_chars, suffix_chars)
         flight = self._start(uri, view, context, settings)
         return await self._join(uri, flight, "", view)
@@ -541,9 +548,22 @@ class CompletionEngine:
         """The streamed text, retried after a transient failure that happened before any text
         arrived (bounded; the caller's timeout covers all attempts)."""
         attempt = 0
+        shrunk = False
         while True:
             try:
                 return await self._read(flight, request)
+            except BadRequestError as error:
+                overflow = overflow_of(error)
+                if overflow is None or shrunk or flight.streamed:
+                    raise
+                # The server's context is smaller than the budget: shrink once and retry.
+                shrunk = True
+                sent = len(request.prompt) + len(request.suffix or "")
+                fits = fitting_chars(overflow, sent, request.max_tokens or 0)
+                self.fitting[flight.view.model] = fits
+                self._tell_overflow(overflow.context, overflow.prompt_tokens)
+                logger.info("prompt of %d characters did not fit; retrying with %d", sent, fits)
+                request = shrink_request(request, fits)
             except (ServerError, NetworkError) as error:
                 attempt += 1
                 transient = isinstance(error, NetworkError) or error.status in (502, 503, 504)
@@ -551,6 +571,19 @@ class CompletionEngine:
                     raise
                 logger.info("retrying after: %s", error.message)
                 await asyncio.sleep(retry_delay(attempt, self._rng))
+
+    def _tell_overflow(self, context: int | None, prompt_tokens: int | None) -> None:
+        """Say once per endpoint that prompts are shortened to fit its context."""
+        endpoint = self.connection.endpoint
+        size = f"a context of {context} tokens" if context else "a smaller context"
+        refused = f" refused a prompt of {prompt_tokens} tokens:" if prompt_tokens else ""
+        self.notifier.once(
+            f"context-size:{endpoint}",
+            f"codestral-ls: {endpoint}{refused} it runs with {size}, so prompts are "
+            "shortened to fit from now on (start the server with a larger context, e.g. "
+            "llama-server -c 8192, for more).",
+            types.MessageType.Info,
+        )
 
     async def _read(self, flight: Flight, request: FimRequest) -> str:
         """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
@@ -567,8 +600,10 @@ class CompletionEngine:
                 elif (
                     body_indent is not None
                     and block_end_index(flight.streamed, body_indent) is not None
-                ):
-                    break
+                ) or loop_start(
+                    flight.streamed, line_before=flight.context.line_before
+                ) is not None:
+                    break  # the block is over, or the model started looping
         return flight.streamed
 
     def _report(self, error: MistralError, settings: Settings) -> None:

@@ -495,10 +495,7 @@ def postprocess(completion: str, prefix: str, suffix: str, *, single_line: bool)
     """
     text = normalize_line_endings(strip_artifacts(completion), "\n")
     line_before = _cursor_line(prefix)
-    if single_line:
-        text = truncate_single_line(text)
-    else:
-        text = cut_at_suffix_line(text, suffix)
+    text = truncate_single_line(text) if single_line else cut_at_suffix_line(text, suffix)
     text = fix_indentation(text, prefix)
     text = trim_suffix_overlap(text, suffix, line_before=line_before)
     text = text.rstrip()

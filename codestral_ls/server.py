@@ -20,7 +20,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
-from .backends import FimBackend, create_backend, detect_backend, make_http_client
+from .backends import LOCAL_KINDS, FimBackend, create_backend, detect_backend, make_http_client
+from .backends.probe import PROBE_TIMEOUT, EndpointProbe
 from .catalog import CatalogService, source_key
 from .documents import DocumentStore
 from .engine import CompletionEngine
@@ -28,6 +29,7 @@ from .logs import add_secret
 from .mistral import MistralClient
 from .notify import Notifier
 from .settings import (
+    LOCAL_REQUEST_TIMEOUT_MS,
     Environment,
     Settings,
     explicit_keys,
@@ -147,6 +149,10 @@ class CodestralLanguageServer(LanguageServer):
         )
         #: Where completions go: ``mistral`` itself, or a self-hosted backend.
         self.backend: FimBackend = self.mistral
+        #: What each endpoint is (``backend: "auto"``) and the context it runs with.
+        self.probe = EndpointProbe(self.http, detect_backend)
+        #: (kind, endpoint, model) whose context size was already asked for.
+        self._context_asked: set[tuple[str, str, str]] = set()
         self.engine = CompletionEngine(self.backend, self.notifier)
         self.engine.configure(self.settings, connection)
         #: The models the endpoint offers (codestral.listModels, prompt budgets).
@@ -154,7 +160,7 @@ class CodestralLanguageServer(LanguageServer):
             lambda: self.backend.list_models(),
             lambda: source_key(self.engine.connection.endpoint, self.engine.connection.api_key),
         )
-        self.engine.context_length = self.catalog.context_length
+        self.engine.context_length = self._context_length
         #: Sends ``codestral/status`` when the state or the model changes.
         self.status: StatusReporter = StatusReporter(
             lambda payload: self.protocol.notify(STATUS_NOTIFICATION, payload),
@@ -273,9 +279,11 @@ class CodestralLanguageServer(LanguageServer):
             api_key=connection.api_key or "",
             timeout=settings.request_timeout,
         )
-        kind = settings.backend
-        if kind == "auto":
-            kind = detect_backend(connection.endpoint)
+        kind = self.backend_kind(settings.backend, connection.endpoint)
+        if kind in LOCAL_KINDS and "requestTimeoutMs" not in pinned:
+            # A cold model on a CPU reads a long prompt for seconds (docs/RELIABILITY.md).
+            settings = dataclasses.replace(settings, requestTimeoutMs=LOCAL_REQUEST_TIMEOUT_MS)
+            self.settings = settings
         if kind != self.backend.kind:
             self.backend = (
                 self.mistral
@@ -299,6 +307,43 @@ class CodestralLanguageServer(LanguageServer):
         )
         return settings
 
+    def backend_kind(self, setting: str, endpoint: str) -> str:
+        """The kind of backend for the ``backend`` setting: ``auto`` is what the probe found
+        (or, until it has answered, what the URL suggests)."""
+        if setting != "auto":
+            return setting
+        detection = self.probe.cached(endpoint)
+        return detection.kind if detection is not None else detect_backend(endpoint)
+
+    async def ensure_backend(self) -> None:
+        """Probe the endpoint once for ``backend: "auto"`` and switch to what answered; ask a
+        local server once for its context size (both cached)."""
+        endpoint = self.engine.connection.endpoint
+        if self.settings.backend == "auto" and self.probe.cached(endpoint) is None:
+            try:
+                detection = await asyncio.wait_for(self.probe.detect(endpoint), PROBE_TIMEOUT * 2)
+            except asyncio.TimeoutError:
+                logger.info("probing %s took too long; the URL decides for now", endpoint)
+                return
+            if self.engine.connection.endpoint == endpoint and detection.kind != self.backend.kind:
+                self.update_settings()
+        kind, model = self.backend.kind, self.settings.model
+        asked = (kind, endpoint, model)
+        if kind in ("llamacpp", "ollama") and asked not in self._context_asked:
+            self._context_asked.add(asked)
+            size = await self.probe.read_context_size(kind, endpoint, model)
+            if size:
+                source = self.probe.context_source(endpoint, model)
+                logger.info("context of %s at %s: %d tokens (%s)", model, endpoint, size, source)
+
+    def _context_length(self, model: str) -> int | None:
+        """The context ``model`` runs with: what the server said, else the catalog's."""
+        served = self.probe.context_size(self.engine.connection.endpoint, model)
+        listed = self.catalog.context_length(model)
+        if served and listed:
+            return min(served, listed)
+        return served or listed
+
     def pinned_model_setting(self, kind: str) -> str | None:
         """The setting key that pins the model of ``kind``, if the user set it."""
         key = MODEL_SETTING[kind]
@@ -317,13 +362,16 @@ class CodestralLanguageServer(LanguageServer):
         return True
 
     async def wait_for_settings(self, timeout: float = 2.0) -> None:
-        """Wait (briefly) for a configuration pull in progress to finish."""
-        if self.settings_ready.is_set():
-            return
-        try:
-            await asyncio.wait_for(self.settings_ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            logger.warning("configuration pull took over %.0f s; using current settings", timeout)
+        """Wait (briefly) for a configuration pull in progress to finish, then for the
+        endpoint's probe (:meth:`ensure_backend`)."""
+        if not self.settings_ready.is_set():
+            try:
+                await asyncio.wait_for(self.settings_ready.wait(), timeout)
+            except asyncio.TimeoutError:
+                logger.warning(
+                    "configuration pull took over %.0f s; using current settings", timeout
+                )
+        await self.ensure_backend()
 
     def stop_work(self) -> None:
         """Cancel background work and requests under way (shutdown or exit); from now on,

@@ -19,7 +19,6 @@ import dataclasses
 import inspect
 import itertools
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,6 +28,8 @@ from urllib.parse import urlsplit
 from .privacy import is_loopback
 
 SECTION = "codestral"
+#: ``requestTimeoutMs`` of a local backend when the setting is not given.
+LOCAL_REQUEST_TIMEOUT_MS = 30_000
 CODESTRAL_ENDPOINT = "https://codestral.mistral.ai"
 MISTRAL_ENDPOINT = "https://api.mistral.ai"
 
@@ -43,9 +44,11 @@ class Settings:
 
     backend: str = "auto"
     """Which API the endpoint speaks: ``mistral`` (/v1/fim/completions), ``ollama``
-    (/api/generate), ``openai`` (OpenAI-compatible /v1/completions or llama.cpp /infill), or
-    ``auto`` (from the endpoint: port 11434 is Ollama, a /v1 URL or ports 8080/1234/8000 are
-    OpenAI-compatible, anything else Mistral).  Local backends need no key."""
+    (/api/generate), ``openai`` (OpenAI-compatible /v1/completions), ``llamacpp`` (llama.cpp's
+    llama-server, /infill), or ``auto``: the endpoint is asked once (/props, /api/tags,
+    /v1/models) and, if nothing answers, its URL decides (a mistral.ai host is Mistral, port
+    11434 Ollama, 8080/8012 llama.cpp, a /v1 URL or 1234/8000 OpenAI-compatible).  Local
+    backends need no key."""
 
     apiKey: str | None = None
     """API key.  Accepted, but prefer the ``CODESTRAL_API_KEY`` or ``MISTRAL_API_KEY``
@@ -81,7 +84,9 @@ class Settings:
     """Most characters of text after the cursor sent as the suffix (cut at a line boundary)."""
 
     requestTimeoutMs: int = 5000
-    """Milliseconds before a completion request to the API is abandoned."""
+    """Milliseconds before a completion request to the API is abandoned.  Unset, a local
+    backend (Ollama, llama.cpp, OpenAI-compatible) gets 30000: a cold model on a CPU takes
+    seconds to read a long prompt."""
 
     cacheSize: int = 256
     """Most completions kept for reuse (typing through a suggestion, coming back to a spot)."""
@@ -263,13 +268,26 @@ def section_of(options: Any) -> Mapping[str, Any]:
 
 
 def explicit_keys(*sources: Any) -> frozenset[str]:
-    """The setting keys given a value (not null) in any of ``sources``."""
+    """The setting keys given a valid value (not null) in any of ``sources``.
+
+    A value that is refused does not count: the default it falls back to pins nothing.
+    """
     return frozenset(
         key
         for source in sources
         for key, value in section_of(source).items()
-        if key in _KEYS and value is not None
+        if key in _KEYS and value is not None and _valid(key, value)
     )
+
+
+def _valid(key: str, value: Any) -> bool:
+    if key == "languages":
+        return True
+    try:
+        _convert(key, value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
@@ -350,7 +368,23 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+#: Longest model id accepted (a long GGUF path fits).
+MAX_MODEL_ID = 1024
+
+
+def is_model_id(value: object) -> bool:
+    """Whether ``value`` can be a model id: a non-empty string of printable characters.
+
+    Servers name models as they like (``/models/codestral.Q4_K_M.gguf``,
+    ``codestral:22b``, ``mistralai/codestral-22b-v0.1``, ``C:\\models\\x.gguf``); only
+    the endpoint's list says whether one exists.
+    """
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_MODEL_ID
+        and value == value.strip()
+        and value.isprintable()
+    )
 
 
 def _convert(key: str, raw: Any) -> dict[str, Any]:
@@ -365,15 +399,17 @@ def _convert(key: str, raw: Any) -> dict[str, Any]:
         return {key: text.rstrip("/")}
     if key == "backend":
         text = _string(raw).strip().lower()
-        if text not in ("auto", "mistral", "ollama", "openai"):
-            raise ValueError(f"must be auto, mistral, ollama or openai, got {raw!r}")
+        if text not in ("auto", "mistral", "ollama", "openai", "llamacpp"):
+            raise ValueError(f"must be auto, mistral, ollama, openai or llamacpp, got {raw!r}")
         return {key: text}
     if key == "apiKey":
         text = _string(raw).strip()
         return {key: text or None}
     if key in ("model", "chatModel"):
+        # Whatever the server lists: a GGUF path (llama.cpp), name:tag (Ollama), org/model
+        # (LM Studio)...  The endpoint's own list is the check, not a pattern.
         text = _string(raw).strip()
-        if not _MODEL_RE.match(text):
+        if not is_model_id(text):
             raise ValueError(f"must be a model id such as 'codestral-latest', got {text!r}")
         return {key: text}
     if key in ("stop", "exclude"):

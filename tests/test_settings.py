@@ -57,7 +57,7 @@ def test_unknown_keys_are_ignored() -> None:
         ("endpoint", "ftp://example.com", "unset"),
         ("endpoint", 42, "unset"),
         ("model", "", "codestral-latest"),
-        ("model", "has space", "codestral-latest"),
+        ("model", "two\nlines", "codestral-latest"),
         ("stop", [1, 2], "[]"),
         ("enable", "yes", "true"),
         ("requestTimeoutMs", 1, "5000"),

@@ -115,12 +115,18 @@ def completions_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def infill_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
-    """The body for llama.cpp's ``POST /infill`` (its native FIM endpoint)."""
+    """The body for llama.cpp's ``POST /infill`` (its native FIM endpoint).
+
+    The prefix goes bare; the context files go as ``input_extra`` (llama.cpp's repo-level
+    FIM), not laid out in front of it.
+    """
     body: dict[str, Any] = {
         "model": req.model,
         "input_prefix": req.prompt,
         "input_suffix": req.suffix or "",
     }
+    if req.context_files:
+        body["input_extra"] = [{"filename": f.path, "text": f.text} for f in req.context_files]
     body.update(sampling_fields(req, max_tokens="n_predict"))
     body["stream"] = stream
     return body
@@ -230,6 +236,9 @@ class OpenAICompatBackend(HttpBackend):
             raise ProtocolError(
                 f"{host} answered GET {MODELS_PATH} without a model list.", status=status
             )
+        if any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in data):
+            # llama-server ignores `suffix` on /v1/completions: fill in through /infill.
+            self._routes[self._endpoint] = _INFILL
         cards = [openai_model_card(entry) for entry in data if isinstance(entry, dict)]
         return [card for card in cards if card is not None]
 

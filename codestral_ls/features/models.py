@@ -70,6 +70,7 @@ class ModelsFeature:
     async def when_settings_are_final(self) -> None:
         """After the configuration pull that follows ``initialized``: first status, catalog."""
         await self.ls.settings_ready.wait()
+        await self.ls.ensure_backend()
         self.initial_status()
         if has_credentials(self.ls):
             try:
