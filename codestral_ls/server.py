@@ -89,6 +89,20 @@ class CodestralProtocol(LanguageServerProtocol):
                 raise AnsweredError(message) from error
             raise
 
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        """Answer a request whose handler finished.
+
+        A handler that refuses a request (a :class:`JsonRpcException`: bad arguments, a
+        command that could not do its job) is an expected outcome: logged at INFO without a
+        traceback, where pygls logs an ERROR with one.
+        """
+        if not future.cancelled() and isinstance(error := future.exception(), JsonRpcException):
+            self._request_futures.pop(msg_id, None)
+            logger.info("request %s refused: %s", msg_id, error.message)
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
+
     # Plain methods, not generators like pygls' own: pygls keeps a future for every generator
     # or async notification handler and never drops it, one per keystroke for didChange.
 
@@ -309,23 +323,31 @@ class CodestralLanguageServer(LanguageServer):
 
     def backend_kind(self, setting: str, endpoint: str) -> str:
         """The kind of backend for the ``backend`` setting: ``auto`` is what the probe found
-        (or, until it has answered, what the URL suggests)."""
-        if setting != "auto":
+        (or, until it has answered, what the URL suggests); ``openai`` on a llama-server is
+        ``llamacpp`` (its ``/v1/completions`` ignores the suffix)."""
+        if setting not in ("auto", "openai"):
             return setting
         detection = self.probe.cached(endpoint)
+        if setting == "openai":
+            return "llamacpp" if detection is not None and detection.kind == "llamacpp" else setting
         return detection.kind if detection is not None else detect_backend(endpoint)
 
     async def ensure_backend(self) -> None:
         """Probe the endpoint once for ``backend: "auto"`` and switch to what answered; ask a
         local server once for its context size (both cached)."""
         endpoint = self.engine.connection.endpoint
-        if self.settings.backend == "auto" and self.probe.cached(endpoint) is None:
+        if self.engine.connection.problem:
+            return  # nothing goes to this endpoint (plain HTTP to another machine)
+        if self.settings.backend in ("auto", "openai") and self.probe.cached(endpoint) is None:
             try:
-                detection = await asyncio.wait_for(self.probe.detect(endpoint), PROBE_TIMEOUT * 2)
+                await asyncio.wait_for(self.probe.detect(endpoint), PROBE_TIMEOUT * 2)
             except asyncio.TimeoutError:
                 logger.info("probing %s took too long; the URL decides for now", endpoint)
                 return
-            if self.engine.connection.endpoint == endpoint and detection.kind != self.backend.kind:
+            if (
+                self.engine.connection.endpoint == endpoint
+                and self.backend_kind(self.settings.backend, endpoint) != self.backend.kind
+            ):
                 self.update_settings()
         kind, model = self.backend.kind, self.settings.model
         asked = (kind, endpoint, model)

@@ -315,7 +315,7 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
         except ValueError as exc:
             default = getattr(defaults, key)
             problems.append(
-                f"codestral: setting '{key}' {exc}; using the default ({_show(default)})."
+                f"codestral-ls: setting '{key}' {exc}; using the default ({_show(default)})."
             )
     return dataclasses.replace(defaults, **values), problems
 
@@ -324,7 +324,7 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
     """Validate ``languages``: each bad entry is reported and left out, the rest kept."""
     if not isinstance(raw, Mapping):
         problems.append(
-            "codestral: setting 'languages' must be an object of language ids, e.g. "
+            "codestral-ls: setting 'languages' must be an object of language ids, e.g. "
             '{"markdown": {"maxTokens": 64}}; no per-language overrides are used.'
         )
         return {}
@@ -332,7 +332,7 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
     for language, overrides in raw.items():
         if not isinstance(overrides, Mapping):
             problems.append(
-                f"codestral: setting 'languages.{language}' must be an object; it is ignored."
+                f"codestral-ls: setting 'languages.{language}' must be an object; it is ignored."
             )
             continue
         kept: dict[str, Any] = {}
@@ -340,17 +340,17 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
             name = f"languages.{language}.{key}"
             if key not in LANGUAGE_KEYS:
                 problems.append(
-                    f"codestral: setting '{name}' is not a per-language setting (allowed: "
+                    f"codestral-ls: setting '{name}' is not a per-language setting (allowed: "
                     f"{', '.join(sorted(LANGUAGE_KEYS))}); it is ignored."
                 )
                 continue
             try:
                 converted = _convert(key, value)
             except ValueError as exc:
-                problems.append(f"codestral: setting '{name}' {exc}; it is ignored.")
+                problems.append(f"codestral-ls: setting '{name}' {exc}; it is ignored.")
                 continue
             if key == "enable" and not isinstance(value, bool):
-                problems.append(f"codestral: setting '{name}' must be true or false; ignored.")
+                problems.append(f"codestral-ls: setting '{name}' must be true or false; ignored.")
                 continue
             kept.update(converted)
         if kept:

@@ -8,8 +8,10 @@ probed once, with a short timeout, and the answer is cached:
 * ``GET /api/tags`` answers ``{"models": [...]}`` → Ollama;
 * ``GET /v1/models`` answers ``{"data": [...]}`` → an OpenAI-compatible server (llama.cpp
   when the cards say ``owned_by: "llamacpp"``);
-* a ``mistral.ai`` host is Mistral without asking; when nothing answers, the port and path
-  decide as before (:func:`codestral_ls.backends.detect_backend`): they are only hints.
+* cards shaped like Mistral's (``capabilities.completion_fim``) → Mistral (a gateway);
+* a ``mistral.ai`` host is Mistral without asking; when nothing answers (Mistral's API wants a
+  key even for its model list), the port and path decide as before
+  (:func:`codestral_ls.backends.detect_backend`): they are only hints.
 
 The probes go out together, without the key, and each gives up after :data:`PROBE_TIMEOUT`.
 
@@ -85,6 +87,16 @@ def _is_mistral_host(endpoint: str) -> bool:
     except ValueError:
         return False
     return host == "mistral.ai" or host.endswith(".mistral.ai")
+
+
+def _is_mistral_card(card: Any) -> bool:
+    """A card of Mistral's API (or of a gateway in front of it)."""
+    if not isinstance(card, Mapping):
+        return False
+    capabilities = card.get("capabilities")
+    return card.get("owned_by") == "mistralai" or (
+        isinstance(capabilities, Mapping) and "completion_fim" in capabilities
+    )
 
 
 def _positive_int(value: Any) -> int | None:
@@ -227,6 +239,8 @@ class EndpointProbe:
             )
         if isinstance(tags, Mapping) and isinstance(tags.get("models"), list):
             return Detection("ollama", "GET /api/tags answered like Ollama")
+        if isinstance(cards, list) and any(_is_mistral_card(card) for card in cards):
+            return Detection("mistral", "GET /v1/models lists Mistral model cards")
         if isinstance(cards, list):
             return Detection("openai", "GET /v1/models answered like an OpenAI-compatible server")
         kind = self.fallback(endpoint)

@@ -54,7 +54,12 @@ def collect_status(session: Session) -> list[dict[str, Any]]:
 
 
 def models_requests(fake: FakeMistral) -> int:
-    return sum(1 for r in fake.requests if r.method == "GET" and r.path == MODELS_PATH)
+    # the key-less GET of the backend probe is not a catalog fetch
+    return sum(
+        1
+        for r in fake.requests
+        if r.method == "GET" and r.path == MODELS_PATH and "authorization" in r.headers
+    )
 
 
 async def complete_model(session: Session, fake: FakeMistral) -> str:
@@ -164,6 +169,9 @@ async def test_bad_arguments_are_refused(start: Starter, tmp_path: Path) -> None
     with pytest.raises(JsonRpcException, match="kind"):
         await command(session, "codestral.selectModel", {"model": "codestral-2508", "kind": "x"})
     with pytest.raises(JsonRpcException, match="model id"):
+        await command(session, "codestral.selectModel", {"model": "two\nlines"})
+    # Any printable id may exist somewhere: the endpoint's list is what refuses it.
+    with pytest.raises(JsonRpcException, match="has no model 'two words'"):
         await command(session, "codestral.selectModel", {"model": "two words"})
     with pytest.raises(JsonRpcException, match="one JSON object") as raised:
         await session.client.workspace_execute_command_async(

@@ -51,7 +51,7 @@ M.statuses = {}
 local augroup = vim.api.nvim_create_augroup('codestral', { clear = true })
 
 local function notify(message, level)
-  vim.notify('codestral: ' .. message, level or vim.log.levels.INFO, { title = 'codestral' })
+  vim.notify('codestral-ls: ' .. message, level or vim.log.levels.INFO, { title = 'codestral' })
 end
 
 --- The server command from the config, or the default.
