@@ -165,8 +165,9 @@ class CodestralLanguageServer(LanguageServer):
         self.backend: FimBackend = self.mistral
         #: What each endpoint is (``backend: "auto"``) and the context it runs with.
         self.probe = EndpointProbe(self.http, detect_backend)
-        #: (kind, endpoint, model) whose context size was already asked for.
-        self._context_asked: set[tuple[str, str, str]] = set()
+        #: The context size reads, by (kind, endpoint, model): asked once.
+        self._context_reads: dict[tuple[str, str, str], asyncio.Future[int | None]] = {}
+        self._context_told: dict[tuple[str, str, str], bool] = {}
         self.engine = CompletionEngine(self.backend, self.notifier)
         self.engine.configure(self.settings, connection)
         #: The models the endpoint offers (codestral.listModels, prompt budgets).
@@ -350,13 +351,18 @@ class CodestralLanguageServer(LanguageServer):
             ):
                 self.update_settings()
         kind, model = self.backend.kind, self.settings.model
+        if kind not in ("llamacpp", "ollama"):
+            return
         asked = (kind, endpoint, model)
-        if kind in ("llamacpp", "ollama") and asked not in self._context_asked:
-            self._context_asked.add(asked)
-            size = await self.probe.read_context_size(kind, endpoint, model)
-            if size:
-                source = self.probe.context_source(endpoint, model)
-                logger.info("context of %s at %s: %d tokens (%s)", model, endpoint, size, source)
+        reading = self._context_reads.get(asked)
+        if reading is None:  # once per server, model and endpoint; later callers share it
+            reading = asyncio.ensure_future(self.probe.read_context_size(kind, endpoint, model))
+            self._context_reads[asked] = reading
+        size = await asyncio.shield(reading)
+        if size and not self._context_told.get(asked):
+            self._context_told[asked] = True
+            source = self.probe.context_source(endpoint, model)
+            logger.info("context of %s at %s: %d tokens (%s)", model, endpoint, size, source)
 
     def _context_length(self, model: str) -> int | None:
         """The context ``model`` runs with: what the server said, else the catalog's."""

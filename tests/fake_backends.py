@@ -52,6 +52,7 @@ __all__ = [
     "FakeOpenAI",
     "default_ollama_models",
     "default_openai_models",
+    "llamacpp_models",
 ]
 
 GENERATE_PATH = "/api/generate"
