@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -20,8 +21,9 @@ import httpx
 from lsprotocol import types
 
 from . import __version__
-from .backends import create_backend, detect_backend, make_http_client
+from .backends import LOCAL_KINDS, FimBackend, create_backend, detect_backend, make_http_client
 from .backends.probe import EndpointProbe
+from .context import prompt_budget
 from .documents import Document
 from .engine import CompletionEngine
 from .logs import configure_logging
@@ -29,6 +31,7 @@ from .mistral import FimRequest, MistralClient, MistralError
 from .notify import Notifier
 from .settings import (
     LOCAL_REQUEST_TIMEOUT_MS,
+    Connection,
     Environment,
     Settings,
     parse_settings,
@@ -142,15 +145,14 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
         print(problem, file=sys.stderr)
     messages: list[str] = []
     connection = resolve_connection(settings, env)
-    client = MistralClient(
-        connection.endpoint, connection.api_key, timeout=settings.request_timeout
-    )
-    engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
-    engine.configure(settings, connection)
+    http = make_http_client(timeout=settings.request_timeout)
     try:
+        client, settings = await _backend_for(http, settings, connection.endpoint, connection)
+        engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
+        engine.configure(settings, connection)
         suggestion = await engine.complete(document, cursor, debounce=False)
     finally:
-        await client.aclose()
+        await http.aclose()
     if messages:
         print(messages[-1], file=sys.stderr)
         return 1
@@ -237,6 +239,35 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
     finally:
         await client.aclose()
     return 1 if failed else 0
+
+
+async def _backend_for(
+    http: httpx.AsyncClient, settings: Settings, endpoint: str, connection: Connection
+) -> tuple[FimBackend, Settings]:
+    """The backend the server would use (probing for ``auto``, as the server does), and the
+    settings with a local backend's default timeout and the server's context size."""
+    kind = settings.backend
+    probe = EndpointProbe(http, detect_backend)
+    if kind in ("auto", "openai") and not connection.problem:
+        detected = (await probe.detect(endpoint)).kind
+        kind = detected if kind == "auto" or detected == "llamacpp" else kind
+    if kind == "auto":
+        kind = detect_backend(endpoint)
+    if kind in LOCAL_KINDS and settings.requestTimeoutMs == Settings().requestTimeoutMs:
+        settings = dataclasses.replace(settings, requestTimeoutMs=LOCAL_REQUEST_TIMEOUT_MS)
+    backend = create_backend(
+        kind,
+        endpoint=endpoint,
+        api_key=connection.api_key,
+        timeout=settings.request_timeout,
+        http=http,
+    )
+    if kind in ("llamacpp", "ollama") and not connection.problem:
+        size = await probe.read_context_size(kind, endpoint, settings.model)
+        if size:
+            prefix, suffix = prompt_budget(settings, size)
+            settings = dataclasses.replace(settings, prefixChars=prefix, suffixChars=suffix)
+    return backend, settings
 
 
 async def doctor_backend(
