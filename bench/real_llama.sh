@@ -78,6 +78,12 @@ fi
 
 [ "${1:-}" = build ] && { log "build done: $SERVER $MODEL"; exit 0; }
 
-log "running the checks"
-exec env LLAMA_SERVER="$SERVER" LLAMA_MODEL="$MODEL" \
-    "$PY" -m pytest -q -p no:cacheprovider "$HERE/tests/real_server" -rA "${@}"
+export LLAMA_SERVER="$SERVER" LLAMA_MODEL="$MODEL"
+cd "$HERE"
+log "running the checks (tests/real_server) against $SERVER -c 1024"
+status=0
+"$PY" -m pytest -q -p no:cacheprovider tests/real_server -rA "$@" || status=$?
+log "cold first suggestion (bench/real_llama_cold.py)"
+"$PY" bench/real_llama_cold.py || status=$?
+log "done (exit $status)"
+exit $status
