@@ -171,3 +171,19 @@ async def test_refused_commands_are_logged_at_info_without_traceback(
     assert "refused" in content and "kind" in content
     assert "Traceback" not in content
     assert " ERROR " not in content and "ERROR:" not in content
+
+
+async def test_ollama_prompt_fits_the_loaded_context(start: Starter) -> None:
+    """Ollama cuts long prompts silently: the budget follows the runtime num_ctx (/api/ps)."""
+    from tests.fake_backends import FakeOllama
+
+    with FakeOllama() as ollama:
+        ollama.loaded = {"codestral:22b": 1024}
+        session = await start({"endpoint": ollama.url, "model": "codestral:22b"}, env=NO_KEYS)
+        text = big_file(400)
+        session.open(URI, text)
+        await session.complete_at(URI, len(text) // 2)
+        [request] = ollama.fim_requests()
+        assert request.body is not None
+        sent = len(request.body["prompt"]) + len(request.body["suffix"])
+        assert 1000 < sent <= (1024 - 256 - 64) * 3
