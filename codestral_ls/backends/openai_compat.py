@@ -5,11 +5,14 @@ Ollama's ``/v1``, vLLM, DeepSeek-style APIs).
   ``temperature``, ``top_p``, ``stop``, ``seed``, ``stream``); ``min_tokens`` is not part of
   the OpenAI API and is not sent.  Streaming answers are server-sent events
   ``data: {"choices": [{"text": "piece", ...}]}`` ending with ``data: [DONE]``.
-* Not every such server accepts ``suffix``: llama.cpp answers "Unsupported param: suffix"
-  (its FIM endpoint is ``POST /infill``) and vLLM "suffix is not currently supported".  When
-  the first request with a suffix is refused that way, the backend tries llama.cpp's
-  ``/infill`` once; if it exists, FIM goes there from then on (for this endpoint), otherwise the
-  error says in one sentence that the server cannot fill in the middle.
+* Not every such server accepts ``suffix``: older llama-server builds and some proxies answer
+  "Unsupported param: suffix" (llama.cpp's FIM endpoint is ``POST /infill``), vLLM "suffix is
+  not currently supported".  When the first request with a suffix is refused that way, the
+  backend tries ``/infill`` once; if it exists, FIM goes there from then on (for this
+  endpoint), otherwise the error says in one sentence that the server cannot fill in the
+  middle.  Today's llama-server accepts ``suffix`` and silently ignores it: it is recognised
+  by its ``/v1/models`` cards (``owned_by: "llamacpp"``) and sent to ``/infill`` at once
+  (:mod:`codestral_ls.backends.llamacpp` is the backend made for it).
 * ``GET /v1/models`` → Mistral-shaped model cards (FIM and chat assumed for every model but
   embedding models: the server, not the listing, knows).
 
