@@ -222,7 +222,7 @@ async def test_probe_tells_the_servers_apart(http: httpx.AsyncClient) -> None:
     assert found["lmstudio"].kind == "openai"
     assert found["vllm"].kind == "openai"
     # Mistral's API wants a key even for its list: the URL decides, and says Mistral
-    assert found["mistral"].kind == "mistral" and not found["mistral"].probed
+    assert found["mistral"].kind == "mistral" and "without a key" in found["mistral"].reason
 
 
 async def test_probe_without_an_answer_falls_back_to_the_url(http: httpx.AsyncClient) -> None:
@@ -231,6 +231,11 @@ async def test_probe_without_an_answer_falls_back_to_the_url(http: httpx.AsyncCl
     detection = await probe.detect(url)
     assert detection.kind == detect_backend(url) == "mistral"
     assert not detection.probed and "no server answered" in detection.reason
+    assert probe.cached(url) == detection
+    # the server may start after the editor: asked again after a while
+    now = probe.clock()
+    probe.clock = lambda: now + 31
+    assert probe.cached(url) is None
     assert (await probe.detect("https://codestral.mistral.ai")).kind == "mistral"
     assert probe_base("http://h:1/v1/") == "http://h:1"
     assert probe_base("localhost:11434/api") == "http://localhost:11434"

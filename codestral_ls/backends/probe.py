@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds each probe request may take.
 PROBE_TIMEOUT = 1.5
+#: Seconds before an endpoint where no probe was answered is probed again.
+UNANSWERED_RETRY = 30.0
 #: The context Ollama gives a model when neither the request nor the model says otherwise.
 OLLAMA_DEFAULT_NUM_CTX = 4096
 
@@ -168,6 +171,8 @@ class EndpointProbe:
         self._detections: dict[str, Detection] = {}
         self._pending: dict[str, asyncio.Future[Detection]] = {}
         self._contexts: dict[tuple[str, str], tuple[int, str]] = {}
+        self._probed_at: dict[str, float] = {}
+        self.clock: Callable[[], float] = time.monotonic
 
     # --- detection --------------------------------------------------------------------------
 
@@ -175,7 +180,16 @@ class EndpointProbe:
         """The detection of ``endpoint`` if it was already probed."""
         if _is_mistral_host(endpoint):
             return Detection("mistral", "the host is a mistral.ai host", probed=False)
-        return self._detections.get(probe_base(endpoint))
+        base = probe_base(endpoint)
+        detection = self._detections.get(base)
+        # Nothing answered: the server may start later; ask again after a while.
+        if (
+            detection is not None
+            and not detection.probed
+            and self.clock() - self._probed_at.get(base, 0.0) > UNANSWERED_RETRY
+        ):
+            return None
+        return detection
 
     def forget(self, endpoint: str) -> None:
         """Probe ``endpoint`` again next time (a connection failure: maybe another server)."""
@@ -197,16 +211,20 @@ class EndpointProbe:
             pending.add_done_callback(lambda _f: self._pending.pop(base, None))
         detection = await asyncio.shield(pending)
         self._detections[base] = detection
+        self._probed_at[base] = self.clock()
         logger.info("backend of %s: %s (%s)", base, detection.kind, detection.reason)
         return detection
 
-    async def _get(self, url: str) -> Any:
-        """The JSON answer of a ``GET``, or None for anything else (errors included)."""
+    async def _get(self, url: str, answered: set[str] | None = None) -> Any:
+        """The JSON answer of a ``GET``, or None for anything else (errors included);
+        ``answered`` collects the URLs that got any HTTP answer."""
         try:
             response = await self.http.get(url, timeout=self.timeout)
         except (httpx.HTTPError, OSError) as error:
             logger.debug("probe %s: %s", url, type(error).__name__)
             return None
+        if answered is not None:
+            answered.add(url)
         if not response.is_success:
             logger.debug("probe %s: HTTP %s", url, response.status_code)
             return None
@@ -216,10 +234,11 @@ class EndpointProbe:
             return None
 
     async def _probe(self, endpoint: str, base: str) -> Detection:
+        answered: set[str] = set()
         props, tags, models = await asyncio.gather(
-            self._get(base + PROPS_PATH),
-            self._get(base + "/api/tags"),
-            self._get(base + "/v1/models"),
+            self._get(base + PROPS_PATH, answered),
+            self._get(base + "/api/tags", answered),
+            self._get(base + "/v1/models", answered),
         )
         cards = models.get("data") if isinstance(models, Mapping) else None
         llama_cards = isinstance(cards, list) and any(
@@ -244,6 +263,12 @@ class EndpointProbe:
         if isinstance(cards, list):
             return Detection("openai", "GET /v1/models answered like an OpenAI-compatible server")
         kind = self.fallback(endpoint)
+        if answered:  # a server is there (Mistral's API wants a key even for its list)
+            return Detection(
+                kind,
+                f"the server did not answer {PROPS_PATH}, /api/tags or /v1/models without a "
+                f"key; the URL suggests {kind}",
+            )
         return Detection(
             kind,
             f"no server answered the probes ({PROPS_PATH}, /api/tags, /v1/models); "
