@@ -186,6 +186,10 @@ class CodestralLanguageServer(LanguageServer):
         self._background: set[asyncio.Task[Any]] = set()
         #: True once shutdown or exit arrived.
         self.closing = False
+        #: True once the client sent ``shutdown``.
+        self.shutdown_requested = False
+        #: The process exit code: 1 when the client exits without ``shutdown`` first.
+        self.exit_code = 0
         #: Models picked with ``codestral.selectModel``, by kind; they apply unless a setting
         #: pins the model.  Filled from the state file by the models feature.
         self.selected_models: dict[str, str] = {}
