@@ -83,7 +83,7 @@ cd "$HERE"
 log "running the checks (tests/real_server) against $SERVER -c 1024"
 status=0
 "$PY" -m pytest -q -p no:cacheprovider tests/real_server -rA "$@" || status=$?
-log "cold first suggestion (bench/real_llama_cold.py)"
-"$PY" bench/real_llama_cold.py || status=$?
+log "cold first suggestion (bench/real_llama_cold.py; a measurement, not a check)"
+"$PY" bench/real_llama_cold.py || true
 log "done (exit $status)"
 exit $status
