@@ -191,12 +191,13 @@ async def test_picker_offers_fim_models_and_the_choice_applies_to_the_next_reque
     start: Starter, fake: FakeMistral, tmp_path: Path
 ) -> None:
     session = await start(env=state_env(tmp_path))
-    offered = answer_questions(session, "codestral-2508")
+    offered = answer_questions(session, "codestral-2508 (codestral-latest)")
     session.open(URI, TEXT)
     assert await complete_model(session, fake) == "codestral-latest"
 
     result = await command(session, "codestral.selectModel")
-    assert offered == [["codestral-2508", "codestral-2405"]]  # FIM models; deprecated last
+    # FIM models, with their aliases; deprecated last
+    assert offered == [["codestral-2508 (codestral-latest)", "codestral-2405"]]
     assert result == {"model": "codestral-2508", "kind": "completion", "persisted": True}
     assert await complete_model(session, fake) == "codestral-2508"
 
@@ -211,7 +212,13 @@ async def test_chat_picker_offers_chat_models_and_dismissal_changes_nothing(
     offered = answer_questions(session, None)
     result = await command(session, "codestral.selectModel", {"kind": "chat"})
     assert result is None
-    assert offered == [["codestral-2508", "mistral-large-latest", "codestral-2405"]]
+    assert offered == [
+        [
+            "codestral-2508 (codestral-latest)",
+            "mistral-large-latest (mistral-large-2411)",
+            "codestral-2405",
+        ]
+    ]
     assert not (tmp_path / "state.json").exists()
     listing = await command(session, "codestral.listModels")
     assert listing["chatModel"] == "codestral-latest"
