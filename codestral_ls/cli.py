@@ -8,24 +8,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from lsprotocol import types
 
 from . import __version__
+from .backends import LOCAL_KINDS, FimBackend, create_backend, detect_backend, make_http_client
+from .backends.probe import EndpointProbe
+from .context import prompt_budget
 from .documents import Document
 from .engine import CompletionEngine
 from .evaluation import command as evaluation
 from .logs import configure_logging
 from .mistral import FimRequest, MistralClient, MistralError
 from .notify import Notifier
-from .settings import Environment, Settings, parse_settings, resolve_connection
+from .settings import (
+    LOCAL_REQUEST_TIMEOUT_MS,
+    Connection,
+    Environment,
+    Settings,
+    parse_settings,
+    resolve_connection,
+)
+
+#: Prints one doctor line: (ok, what, message).
+Report = Callable[[bool, str, str], None]
 
 #: Largest file ``complete`` reads.
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -134,15 +149,14 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
         print(problem, file=sys.stderr)
     messages: list[str] = []
     connection = resolve_connection(settings, env)
-    client = MistralClient(
-        connection.endpoint, connection.api_key, timeout=settings.request_timeout
-    )
-    engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
-    engine.configure(settings, connection)
+    http = make_http_client(timeout=settings.request_timeout)
     try:
+        client, settings = await _backend_for(http, settings, connection.endpoint, connection)
+        engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
+        engine.configure(settings, connection)
         suggestion = await engine.complete(document, cursor, debounce=False)
     finally:
-        await client.aclose()
+        await http.aclose()
     if messages:
         print(messages[-1], file=sys.stderr)
         return 1
@@ -164,6 +178,16 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
         failed = failed or not ok
         print(f"{'ok  ' if ok else 'FAIL'} {what:<9} {message}")
 
+    if connection.problem:
+        report(False, "endpoint", connection.problem)
+        return 1
+    http = make_http_client(timeout=settings.request_timeout)
+    try:
+        kind = await doctor_backend(http, settings, connection.endpoint, report)
+        if kind != "mistral":
+            return await doctor_local(http, kind, settings, connection.endpoint, report)
+    finally:
+        await http.aclose()
     if connection.api_key:
         report(True, "key", f"from {connection.key_source}")
     else:
@@ -218,6 +242,102 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
             report(True, "fim", f"round trip {elapsed:.0f} ms: {completion.text.strip()[:40]!r}")
     finally:
         await client.aclose()
+    return 1 if failed else 0
+
+
+async def _backend_for(
+    http: httpx.AsyncClient, settings: Settings, endpoint: str, connection: Connection
+) -> tuple[FimBackend, Settings]:
+    """The backend the server would use (probing for ``auto``, as the server does), and the
+    settings with a local backend's default timeout and the server's context size."""
+    kind = settings.backend
+    probe = EndpointProbe(http, detect_backend)
+    if kind in ("auto", "openai") and not connection.problem:
+        detected = (await probe.detect(endpoint)).kind
+        kind = detected if kind == "auto" or detected == "llamacpp" else kind
+    if kind == "auto":
+        kind = detect_backend(endpoint)
+    if kind in LOCAL_KINDS and settings.requestTimeoutMs == Settings().requestTimeoutMs:
+        settings = dataclasses.replace(settings, requestTimeoutMs=LOCAL_REQUEST_TIMEOUT_MS)
+    backend = create_backend(
+        kind,
+        endpoint=endpoint,
+        api_key=connection.api_key,
+        timeout=settings.request_timeout,
+        http=http,
+    )
+    if kind in ("llamacpp", "ollama") and not connection.problem:
+        size = await probe.read_context_size(kind, endpoint, settings.model)
+        if size:
+            prefix, suffix = prompt_budget(settings, size)
+            settings = dataclasses.replace(settings, prefixChars=prefix, suffixChars=suffix)
+    return backend, settings
+
+
+async def doctor_backend(
+    http: httpx.AsyncClient, settings: Settings, endpoint: str, report: Report
+) -> str:
+    """Print which backend serves ``endpoint`` and why; returns its kind."""
+    if settings.backend != "auto":
+        report(True, "backend", f"{settings.backend} (the 'backend' setting)")
+        return settings.backend
+    detection = await EndpointProbe(http, detect_backend).detect(endpoint)
+    report(True, "backend", f"{detection.kind}: {detection.reason}")
+    return detection.kind
+
+
+async def doctor_local(
+    http: httpx.AsyncClient, kind: str, settings: Settings, endpoint: str, report: Report
+) -> int:
+    """The checks for a self-hosted server (no key needed): models, context, one round trip."""
+    timeout = max(settings.request_timeout, LOCAL_REQUEST_TIMEOUT_MS / 1000)
+    backend = create_backend(kind, endpoint=endpoint, api_key=None, timeout=timeout, http=http)
+    failed = False
+
+    def check(ok: bool, what: str, message: str) -> None:
+        nonlocal failed
+        failed = failed or not ok
+        report(ok, what, message)
+
+    try:
+        cards = await backend.list_models()
+    except MistralError as error:
+        check(False, "endpoint", f"{endpoint}: {error.message}")
+        return 1
+    names = sorted(str(card.get("id")) for card in cards if _capability(card, "completion_fim"))
+    check(bool(names), "models", "FIM models: " + (", ".join(names) or "none"))
+    known = {str(card.get("id")) for card in cards} | {
+        str(alias) for card in cards for alias in card.get("aliases") or []
+    }
+    if kind == "llamacpp":
+        check(True, "model", f"llama-server serves its model whatever the name ({names[0]})")
+    else:
+        check(
+            settings.model in known,
+            "model",
+            f"{settings.model} "
+            + ("is listed" if settings.model in known else "is not among this server's models"),
+        )
+    probe = EndpointProbe(http, detect_backend)
+    if kind in ("llamacpp", "ollama"):
+        size = await probe.read_context_size(kind, endpoint, settings.model)
+        source = probe.context_source(endpoint, settings.model)
+        check(bool(size), "context", f"{size} tokens ({source})" if size else "unknown")
+    request = FimRequest(
+        model=settings.model,
+        prompt="def add(a: int, b: int) -> int:\n    return ",
+        suffix="\n",
+        max_tokens=16,
+        temperature=0.0,
+    )
+    started = time.perf_counter()
+    try:
+        completion = await backend.fim(request)
+    except MistralError as error:
+        check(False, "fim", error.message)
+    else:
+        elapsed = (time.perf_counter() - started) * 1000
+        check(True, "fim", f"round trip {elapsed:.0f} ms: {completion.text.strip()[:40]!r}")
     return 1 if failed else 0
 
 

@@ -61,7 +61,8 @@ from .mistral import (
     UpstreamTimeout,
 )
 from .notify import Notifier
-from .postprocess import block_body_indent, block_end_index, postprocess
+from .overflow import cap_budget, fitting_chars, overflow_of, shrink_request
+from .postprocess import block_body_indent, block_end_index, loop_start, postprocess
 from .privacy import is_excluded
 from .settings import Connection, Settings
 from .xcontext import GatheredContext
@@ -331,6 +332,9 @@ class CompletionEngine:
         self._recent: dict[str, deque[Entry]] = {}
         #: The context length of a model, when the catalog knows it (for the prompt budget).
         self.context_length: Callable[[str], int | None] = lambda model: None
+        #: Characters of prompt and suffix that fit, by model@endpoint, learnt from a
+        #: refusal for the context size (see :mod:`codestral_ls.overflow`).
+        self.fitting: dict[str, int] = {}
         #: Told about every state change (see docs/protocol.md, ``codestral/status``).
         self.on_state: StateListener = lambda state, message, extra: None
         #: Code from other files for a request (the server plugs the context layer in).
@@ -514,10 +518,16 @@ class CompletionEngine:
 
         uri = document.uri
         context_length = self.context_length(settings.model)
-        budget = prompt_budget(settings, context_length)
+        # What the server's context is known to hold (learnt from a context-size refusal).
+        fits = self.fitting.get(self._fit_key(settings.model))
+        budget = cap_budget(*prompt_budget(settings, context_length), fits)
         context = extract_context(document, cursor, *budget)
+        room = context_room(context, settings, context_length)
+        if fits is not None:
+            left = max(0, fits - len(context.prefix) - len(context.suffix))
+            room = left if room is None else min(room, left)
         gathered = self._gather(
-            document, cursor, settings, context_room(context, settings, context_length)
+            document, cursor, settings, room
         )
         # The same model name on two endpoints gives two answers, and every setting that goes
         # into the request body changes the answer, as do the other files sent with it: all of
@@ -778,9 +788,22 @@ class CompletionEngine:
         """The streamed text, retried after a transient failure that happened before any text
         arrived (bounded; the caller's timeout covers all attempts)."""
         attempt = 0
+        shrunk = False
         while True:
             try:
                 return await self._read(flight, request)
+            except BadRequestError as error:
+                overflow = overflow_of(error)
+                if overflow is None or shrunk or flight.streamed:
+                    raise
+                # The server's context is smaller than the budget: shrink once and retry.
+                shrunk = True
+                sent = len(request.prompt) + len(request.suffix or "")
+                fits = fitting_chars(overflow, sent, request.max_tokens or 0)
+                self.fitting[self._fit_key(request.model)] = fits
+                self._tell_overflow(overflow.context, overflow.prompt_tokens)
+                logger.info("prompt of %d characters did not fit; retrying with %d", sent, fits)
+                request = shrink_request(request, fits)
             except (ServerError, NetworkError) as error:
                 attempt += 1
                 transient = isinstance(error, NetworkError) or error.status in (502, 503, 504)
@@ -788,6 +811,22 @@ class CompletionEngine:
                     raise
                 logger.info("retrying after: %s", error.message)
                 await self._sleep(retry_delay(attempt, self._rng))
+
+    def _fit_key(self, model: str) -> str:
+        return f"{model}@{self.connection.endpoint}"
+
+    def _tell_overflow(self, context: int | None, prompt_tokens: int | None) -> None:
+        """Say once per endpoint that prompts are shortened to fit its context."""
+        endpoint = self.connection.endpoint
+        size = f"a context of {context} tokens" if context else "a smaller context"
+        refused = f" refused a prompt of {prompt_tokens} tokens:" if prompt_tokens else ""
+        self.notifier.once(
+            f"context-size:{endpoint}",
+            f"codestral-ls: {endpoint}{refused} it runs with {size}, so prompts are "
+            "shortened to fit from now on (start the server with a larger context, e.g. "
+            "llama-server -c 8192, for more).",
+            types.MessageType.Info,
+        )
 
     async def _read(self, flight: Flight, request: FimRequest) -> str:
         """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
@@ -804,8 +843,10 @@ class CompletionEngine:
                 elif (
                     body_indent is not None
                     and block_end_index(flight.streamed, body_indent) is not None
-                ):
-                    break
+                ) or loop_start(
+                    flight.streamed, line_before=flight.context.line_before
+                ) is not None:
+                    break  # the block is over, or the model started looping
         return flight.streamed
 
     def _report(self, error: MistralError, settings: Settings) -> None:

@@ -20,7 +20,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
-from .backends import FimBackend, create_backend, detect_backend, make_http_client
+from .backends import LOCAL_KINDS, FimBackend, create_backend, detect_backend, make_http_client
+from .backends.probe import PROBE_TIMEOUT, EndpointProbe
 from .catalog import CatalogService, source_key
 from .documents import Cursor, Document, DocumentStore
 from .engine import CompletionEngine
@@ -28,6 +29,7 @@ from .logs import ClientLogHandler, add_secret, attach_client_log, detach_client
 from .mistral import MistralClient
 from .notify import Notifier
 from .settings import (
+    LOCAL_REQUEST_TIMEOUT_MS,
     Environment,
     Settings,
     burst_debounce_by_default,
@@ -88,6 +90,20 @@ class CodestralProtocol(LanguageServerProtocol):
                 )
                 raise AnsweredError(message) from error
             raise
+
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        """Answer a request whose handler finished.
+
+        A handler that refuses a request (a :class:`JsonRpcException`: bad arguments, a
+        command that could not do its job) is an expected outcome: logged at INFO without a
+        traceback, where pygls logs an ERROR with one.
+        """
+        if not future.cancelled() and isinstance(error := future.exception(), JsonRpcException):
+            self._request_futures.pop(msg_id, None)
+            logger.info("request %s refused: %s", msg_id, error.message)
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
 
     # Plain methods, not generators like pygls' own: pygls keeps a future for every generator
     # or async notification handler and never drops it, one per keystroke for didChange.
@@ -153,6 +169,11 @@ class CodestralLanguageServer(LanguageServer):
         )
         #: Where completions go: ``mistral`` itself, or a self-hosted backend.
         self.backend: FimBackend = self.mistral
+        #: What each endpoint is (``backend: "auto"``) and the context it runs with.
+        self.probe = EndpointProbe(self.http, detect_backend)
+        #: The context size reads, by (kind, endpoint, model): asked once.
+        self._context_reads: dict[tuple[str, str, str], asyncio.Future[int | None]] = {}
+        self._context_told: dict[tuple[str, str, str], bool] = {}
         self.engine = CompletionEngine(self.backend, self.notifier)
         self.engine.configure(self.settings, connection)
         #: The models the endpoint offers (codestral.listModels, prompt budgets).
@@ -160,7 +181,7 @@ class CodestralLanguageServer(LanguageServer):
             lambda: self.backend.list_models(),
             lambda: source_key(self.engine.connection.endpoint, self.engine.connection.api_key),
         )
-        self.engine.context_length = self.catalog.context_length
+        self.engine.context_length = self._context_length
         #: Cross-file context (docs/context.md): sources and their caches.
         self.context = ContextGatherer()
         self.engine.context_provider = self.gather_context
@@ -323,9 +344,11 @@ class CodestralLanguageServer(LanguageServer):
             api_key=connection.api_key or "",
             timeout=settings.request_timeout,
         )
-        kind = settings.backend
-        if kind == "auto":
-            kind = detect_backend(connection.endpoint)
+        kind = self.backend_kind(settings.backend, connection.endpoint)
+        if kind in LOCAL_KINDS and "requestTimeoutMs" not in pinned:
+            # A cold model on a CPU reads a long prompt for seconds (docs/RELIABILITY.md).
+            settings = dataclasses.replace(settings, requestTimeoutMs=LOCAL_REQUEST_TIMEOUT_MS)
+            self.settings = settings
         if kind != self.backend.kind:
             self.backend = (
                 self.mistral
@@ -364,6 +387,56 @@ class CodestralLanguageServer(LanguageServer):
             (info.version or "") if info else "",
         )
 
+    def backend_kind(self, setting: str, endpoint: str) -> str:
+        """The kind of backend for the ``backend`` setting: ``auto`` is what the probe found
+        (or, until it has answered, what the URL suggests); ``openai`` on a llama-server is
+        ``llamacpp`` (its ``/v1/completions`` ignores the suffix)."""
+        if setting not in ("auto", "openai"):
+            return setting
+        detection = self.probe.cached(endpoint)
+        if setting == "openai":
+            return "llamacpp" if detection is not None and detection.kind == "llamacpp" else setting
+        return detection.kind if detection is not None else detect_backend(endpoint)
+
+    async def ensure_backend(self) -> None:
+        """Probe the endpoint once for ``backend: "auto"`` and switch to what answered; ask a
+        local server once for its context size (both cached)."""
+        endpoint = self.engine.connection.endpoint
+        if self.engine.connection.problem:
+            return  # nothing goes to this endpoint (plain HTTP to another machine)
+        if self.settings.backend in ("auto", "openai") and self.probe.cached(endpoint) is None:
+            try:
+                await asyncio.wait_for(self.probe.detect(endpoint), PROBE_TIMEOUT * 2)
+            except asyncio.TimeoutError:
+                logger.info("probing %s took too long; the URL decides for now", endpoint)
+                return
+            if (
+                self.engine.connection.endpoint == endpoint
+                and self.backend_kind(self.settings.backend, endpoint) != self.backend.kind
+            ):
+                self.update_settings()
+        kind, model = self.backend.kind, self.settings.model
+        if kind not in ("llamacpp", "ollama"):
+            return
+        asked = (kind, endpoint, model)
+        reading = self._context_reads.get(asked)
+        if reading is None:  # once per server, model and endpoint; later callers share it
+            reading = asyncio.ensure_future(self.probe.read_context_size(kind, endpoint, model))
+            self._context_reads[asked] = reading
+        size = await asyncio.shield(reading)
+        if size and not self._context_told.get(asked):
+            self._context_told[asked] = True
+            source = self.probe.context_source(endpoint, model)
+            logger.info("context of %s at %s: %d tokens (%s)", model, endpoint, size, source)
+
+    def _context_length(self, model: str) -> int | None:
+        """The context ``model`` runs with: what the server said, else the catalog's."""
+        served = self.probe.context_size(self.engine.connection.endpoint, model)
+        listed = self.catalog.context_length(model)
+        if served and listed:
+            return min(served, listed)
+        return served or listed
+
     def pinned_model_setting(self, kind: str) -> str | None:
         """The setting key that pins the model of ``kind``, if the user set it."""
         key = MODEL_SETTING[kind]
@@ -382,13 +455,16 @@ class CodestralLanguageServer(LanguageServer):
         return True
 
     async def wait_for_settings(self, timeout: float = 2.0) -> None:
-        """Wait (briefly) for a configuration pull in progress to finish."""
-        if self.settings_ready.is_set():
-            return
-        try:
-            await asyncio.wait_for(self.settings_ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            logger.warning("configuration pull took over %.0f s; using current settings", timeout)
+        """Wait (briefly) for a configuration pull in progress to finish, then for the
+        endpoint's probe (:meth:`ensure_backend`)."""
+        if not self.settings_ready.is_set():
+            try:
+                await asyncio.wait_for(self.settings_ready.wait(), timeout)
+            except asyncio.TimeoutError:
+                logger.warning(
+                    "configuration pull took over %.0f s; using current settings", timeout
+                )
+        await self.ensure_backend()
 
     def stop_work(self) -> None:
         """Cancel background work and requests under way (shutdown or exit); from now on,

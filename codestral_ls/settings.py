@@ -19,7 +19,6 @@ import dataclasses
 import inspect
 import itertools
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -55,6 +54,10 @@ class ContextSettings:
 #: Bounds and kinds of the numeric keys of ``context``.
 _CONTEXT_BOUNDS: dict[str, tuple[float, float]] = {"share": (0.0, 0.75), "maxSnippets": (0, 64)}
 _CONTEXT_FLAGS = ("enable", "openFiles", "recentEdits", "imports", "embeddings")
+
+#: ``requestTimeoutMs`` of a local backend when the setting is not given.
+LOCAL_REQUEST_TIMEOUT_MS = 30_000
+
 CODESTRAL_ENDPOINT = "https://codestral.mistral.ai"
 MISTRAL_ENDPOINT = "https://api.mistral.ai"
 
@@ -69,9 +72,11 @@ class Settings:
 
     backend: str = "auto"
     """Which API the endpoint speaks: ``mistral`` (/v1/fim/completions), ``ollama``
-    (/api/generate), ``openai`` (OpenAI-compatible /v1/completions or llama.cpp /infill), or
-    ``auto`` (from the endpoint: port 11434 is Ollama, a /v1 URL or ports 8080/1234/8000 are
-    OpenAI-compatible, anything else Mistral).  Local backends need no key."""
+    (/api/generate), ``openai`` (OpenAI-compatible /v1/completions), ``llamacpp`` (llama.cpp's
+    llama-server, /infill), or ``auto``: the endpoint is asked once (/props, /api/tags,
+    /v1/models) and, if nothing answers, its URL decides (a mistral.ai host is Mistral, port
+    11434 Ollama, 8080/8012 llama.cpp, a /v1 URL or 1234/8000 OpenAI-compatible).  Local
+    backends need no key."""
 
     apiKey: str | None = None
     """API key.  Accepted, but prefer the ``CODESTRAL_API_KEY`` or ``MISTRAL_API_KEY``
@@ -110,7 +115,9 @@ class Settings:
     """Most characters of text after the cursor sent as the suffix (cut at a line boundary)."""
 
     requestTimeoutMs: int = 5000
-    """Milliseconds before a completion request to the API is abandoned."""
+    """Milliseconds before a completion request to the API is abandoned.  Unset, a local
+    backend (Ollama, llama.cpp, OpenAI-compatible) gets 30000: a cold model on a CPU takes
+    seconds to read a long prompt."""
 
     cacheSize: int = 256
     """Most completions kept for reuse (typing through a suggestion, coming back to a spot)."""
@@ -321,13 +328,26 @@ def burst_debounce_by_default(client_name: str | None, inline_completion: bool) 
 
 
 def explicit_keys(*sources: Any) -> frozenset[str]:
-    """The setting keys given a value (not null) in any of ``sources``."""
+    """The setting keys given a valid value (not null) in any of ``sources``.
+
+    A value that is refused does not count: the default it falls back to pins nothing.
+    """
     return frozenset(
         key
         for source in sources
         for key, value in section_of(source).items()
-        if key in _KEYS and value is not None
+        if key in _KEYS and value is not None and _valid(key, value)
     )
+
+
+def _valid(key: str, value: Any) -> bool:
+    if key == "languages":
+        return True
+    try:
+        _convert(key, value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
@@ -358,7 +378,7 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
         except ValueError as exc:
             default = getattr(defaults, key)
             problems.append(
-                f"codestral: setting '{key}' {exc}; using the default ({_show(default)})."
+                f"codestral-ls: setting '{key}' {exc}; using the default ({_show(default)})."
             )
     return dataclasses.replace(defaults, **values), problems
 
@@ -367,7 +387,7 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
     """Validate ``languages``: each bad entry is reported and left out, the rest kept."""
     if not isinstance(raw, Mapping):
         problems.append(
-            "codestral: setting 'languages' must be an object of language ids, e.g. "
+            "codestral-ls: setting 'languages' must be an object of language ids, e.g. "
             '{"markdown": {"maxTokens": 64}}; no per-language overrides are used.'
         )
         return {}
@@ -375,7 +395,7 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
     for language, overrides in raw.items():
         if not isinstance(overrides, Mapping):
             problems.append(
-                f"codestral: setting 'languages.{language}' must be an object; it is ignored."
+                f"codestral-ls: setting 'languages.{language}' must be an object; it is ignored."
             )
             continue
         kept: dict[str, Any] = {}
@@ -383,17 +403,17 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
             name = f"languages.{language}.{key}"
             if key not in LANGUAGE_KEYS:
                 problems.append(
-                    f"codestral: setting '{name}' is not a per-language setting (allowed: "
+                    f"codestral-ls: setting '{name}' is not a per-language setting (allowed: "
                     f"{', '.join(sorted(LANGUAGE_KEYS))}); it is ignored."
                 )
                 continue
             try:
                 converted = _convert(key, value)
             except ValueError as exc:
-                problems.append(f"codestral: setting '{name}' {exc}; it is ignored.")
+                problems.append(f"codestral-ls: setting '{name}' {exc}; it is ignored.")
                 continue
             if key == "enable" and not isinstance(value, bool):
-                problems.append(f"codestral: setting '{name}' must be true or false; ignored.")
+                problems.append(f"codestral-ls: setting '{name}' must be true or false; ignored.")
                 continue
             kept.update(converted)
         if kept:
@@ -423,7 +443,7 @@ def _context(raw: Any, problems: list[str]) -> ContextSettings:
                 continue
             problem = "must be true or false"
         elif key == "embeddingModel":
-            if isinstance(value, str) and _MODEL_RE.match(value.strip()):
+            if is_model_id(value) and isinstance(value, str):
                 values[key] = value.strip()
                 continue
             problem = "must be a model id such as 'codestral-embed'"
@@ -456,7 +476,23 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+#: Longest model id accepted (a long GGUF path fits).
+MAX_MODEL_ID = 1024
+
+
+def is_model_id(value: object) -> bool:
+    """Whether ``value`` can be a model id: a non-empty string of printable characters.
+
+    Servers name models as they like (``/models/codestral.Q4_K_M.gguf``,
+    ``codestral:22b``, ``mistralai/codestral-22b-v0.1``, ``C:\\models\\x.gguf``); only
+    the endpoint's list says whether one exists.
+    """
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_MODEL_ID
+        and value == value.strip()
+        and value.isprintable()
+    )
 
 
 def _convert(key: str, raw: Any) -> dict[str, Any]:
@@ -471,15 +507,17 @@ def _convert(key: str, raw: Any) -> dict[str, Any]:
         return {key: text.rstrip("/")}
     if key == "backend":
         text = _string(raw).strip().lower()
-        if text not in ("auto", "mistral", "ollama", "openai"):
-            raise ValueError(f"must be auto, mistral, ollama or openai, got {raw!r}")
+        if text not in ("auto", "mistral", "ollama", "openai", "llamacpp"):
+            raise ValueError(f"must be auto, mistral, ollama, openai or llamacpp, got {raw!r}")
         return {key: text}
     if key == "apiKey":
         text = _string(raw).strip()
         return {key: text or None}
     if key in ("model", "chatModel"):
+        # Whatever the server lists: a GGUF path (llama.cpp), name:tag (Ollama), org/model
+        # (LM Studio)...  The endpoint's own list is the check, not a pattern.
         text = _string(raw).strip()
-        if not _MODEL_RE.match(text):
+        if not is_model_id(text):
             raise ValueError(f"must be a model id such as 'codestral-latest', got {text!r}")
         return {key: text}
     if key in ("stop", "exclude"):

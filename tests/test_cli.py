@@ -133,3 +133,26 @@ def test_doctor_without_a_key() -> None:
     result = run(None, "doctor")
     assert result.returncode == 1
     assert "no key" in result.stdout
+
+
+def test_doctor_says_what_it_detected_and_why(source: Path) -> None:
+    from tests.fake_backends import LLAMACPP_MODEL_PATH, FakeOpenAI
+
+    with FakeOpenAI(flavor="llamacpp") as llama:
+        llama.n_ctx = 1024
+        llama.fim_text = "path = os.getcwd()"
+        settings = f'{{"endpoint": "{llama.url}"}}'
+        result = run(None, "doctor", "--settings", settings)
+        completed = run(None, "complete", f"{source}:4:7", "--settings", settings)
+        paths = [r.path for r in llama.fim_requests()]
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    [backend] = [line for line in lines if " backend " in line]
+    assert "llamacpp" in backend and "/props" in backend and "n_ctx 1024" in backend
+    assert any("context" in line and "1024 tokens" in line for line in lines)
+    assert any(LLAMACPP_MODEL_PATH in line for line in lines)
+    assert "no key" not in result.stdout
+    # `complete` goes the same way: no key asked, through /infill
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip()
+    assert paths == ["/infill", "/infill"]

@@ -57,7 +57,7 @@ def test_unknown_keys_are_ignored() -> None:
         ("endpoint", "ftp://example.com", "unset"),
         ("endpoint", 42, "unset"),
         ("model", "", "codestral-latest"),
-        ("model", "has space", "codestral-latest"),
+        ("model", "two\nlines", "codestral-latest"),
         ("stop", [1, 2], "[]"),
         ("enable", "yes", "true"),
         ("requestTimeoutMs", 1, "5000"),
@@ -171,3 +171,13 @@ def test_languages_must_be_an_object() -> None:
     settings, [problem] = parse_settings({"languages": ["markdown"]})
     assert "'languages'" in problem
     assert settings.languages == {}
+
+
+def test_a_refused_model_value_pins_nothing() -> None:
+    # Issue 12: a refused `model` made the picker say the default was "pinned" by the setting.
+    from codestral_ls.settings import explicit_keys
+
+    assert "model" not in explicit_keys({"model": "two\nlines"})
+    assert "model" in explicit_keys({"model": "/models/codestral-22b.Q4_K_M.gguf"})
+    settings, problems = parse_settings({"model": "/models/codestral-22b.Q4_K_M.gguf"})
+    assert settings.model == "/models/codestral-22b.Q4_K_M.gguf" and problems == []

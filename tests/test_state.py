@@ -75,7 +75,7 @@ def test_remember_rejects_unknown_kinds(tmp_path: Path) -> None:
         '"text"',
         "",
         '{"models": "codestral"}',
-        '{"models": {"completion": 3, "chat": "has space"}}',
+        '{"models": {"completion": 3, "chat": "tab\\there"}}',
         '{"models": {"completion": ""}}',
     ],
 )
@@ -134,8 +134,13 @@ def test_unwritable_directory_raises_and_keeps_the_old_file(tmp_path: Path) -> N
         ("qwen2.5-coder:7b", True),
         ("", False),
         (" codestral", False),
-        ("two words", False),
-        ("x" * 257, False),
+        ("two\nlines", False),
+        ("x" * 1025, False),
+        # Whatever a server lists: llama-server's GGUF path, LM Studio's org/model, a Windows
+        # path with a space.
+        ("/models/codestral-22b-v0.1.Q4_K_M.gguf", True),
+        ("mistralai/codestral-22b-v0.1", True),
+        ("C:\\My Models\\codestral.gguf", True),
         (None, False),
         (3, False),
     ],

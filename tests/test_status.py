@@ -47,6 +47,24 @@ def test_sends_only_when_the_state_changes() -> None:
     assert status.state == "ready"
 
 
+def test_a_new_problem_replaces_the_old_one() -> None:
+    # Issue 12: the status stayed at "connection broke" through later failures and pauses.
+    recorder = Recorder()
+    status = recorder.reporter()
+    assert status.update("error", "127.0.0.1:8080: the connection broke", {})
+    assert not status.update("error", "127.0.0.1:8080: the connection broke", {})
+    assert status.update("error", "127.0.0.1:8080: connection refused", {})
+    assert status.update(
+        "error", "127.0.0.1:8080: connection refused Pausing completions for 2 s.", {}
+    )
+    assert [p["message"] for p in recorder.sent] == [
+        "127.0.0.1:8080: the connection broke",
+        "127.0.0.1:8080: connection refused",
+        "127.0.0.1:8080: connection refused Pausing completions for 2 s.",
+    ]
+    assert status.update("ready", "Codestral ready", {})
+
+
 def test_a_model_change_is_sent_even_in_the_same_state() -> None:
     recorder = Recorder()
     status = recorder.reporter()

@@ -5,11 +5,14 @@ Ollama's ``/v1``, vLLM, DeepSeek-style APIs).
   ``temperature``, ``top_p``, ``stop``, ``seed``, ``stream``); ``min_tokens`` is not part of
   the OpenAI API and is not sent.  Streaming answers are server-sent events
   ``data: {"choices": [{"text": "piece", ...}]}`` ending with ``data: [DONE]``.
-* Not every such server accepts ``suffix``: llama.cpp answers "Unsupported param: suffix"
-  (its FIM endpoint is ``POST /infill``) and vLLM "suffix is not currently supported".  When
-  the first request with a suffix is refused that way, the backend tries llama.cpp's
-  ``/infill`` once; if it exists, FIM goes there from then on (for this endpoint), otherwise the
-  error says in one sentence that the server cannot fill in the middle.
+* Not every such server accepts ``suffix``: older llama-server builds and some proxies answer
+  "Unsupported param: suffix" (llama.cpp's FIM endpoint is ``POST /infill``), vLLM "suffix is
+  not currently supported".  When the first request with a suffix is refused that way, the
+  backend tries ``/infill`` once; if it exists, FIM goes there from then on (for this
+  endpoint), otherwise the error says in one sentence that the server cannot fill in the
+  middle.  Today's llama-server accepts ``suffix`` and silently ignores it: it is recognised
+  by its ``/v1/models`` cards (``owned_by: "llamacpp"``) and sent to ``/infill`` at once
+  (:mod:`codestral_ls.backends.llamacpp` is the backend made for it).
 * ``GET /v1/models`` → Mistral-shaped model cards (FIM and chat assumed for every model but
   embedding models: the server, not the listing, knows).
 
@@ -115,12 +118,18 @@ def completions_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def infill_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
-    """The body for llama.cpp's ``POST /infill`` (its native FIM endpoint)."""
+    """The body for llama.cpp's ``POST /infill`` (its native FIM endpoint).
+
+    The prefix goes bare; the context files go as ``input_extra`` (llama.cpp's repo-level
+    FIM), not laid out in front of it.
+    """
     body: dict[str, Any] = {
         "model": req.model,
         "input_prefix": req.prompt,
         "input_suffix": req.suffix or "",
     }
+    if req.context_files:
+        body["input_extra"] = [{"filename": f.path, "text": f.text} for f in req.context_files]
     body.update(sampling_fields(req, max_tokens="n_predict"))
     body["stream"] = stream
     return body
@@ -243,6 +252,9 @@ class OpenAICompatBackend(HttpBackend):
             raise ProtocolError(
                 f"{host} answered GET {MODELS_PATH} without a model list.", status=status
             )
+        if any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in data):
+            # llama-server ignores `suffix` on /v1/completions: fill in through /infill.
+            self._routes[self._endpoint] = _INFILL
         cards = [openai_model_card(entry) for entry in data if isinstance(entry, dict)]
         return [card for card in cards if card is not None]
 

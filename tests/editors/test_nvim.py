@@ -219,7 +219,7 @@ def test_status_notification_and_command(tmp_path: Path, fake: FakeMistral) -> N
     assert recorded["notified_status"]["state"] == "ready"
     assert recorded["notified_status"]["model"] == "codestral-latest"
     assert recorded["statusline"] == "Codestral: codestral-latest"
-    status_lines = [m for m in messages(recorded) if m.startswith("codestral: ready")]
+    status_lines = [m for m in messages(recorded) if m.startswith("codestral-ls: ready")]
     assert status_lines, messages(recorded)
     assert "codestral-latest" in status_lines[-1]
 
@@ -247,7 +247,7 @@ def test_model_picker_lists_fim_models_and_switching_changes_the_next_request(
     models = [r.body["model"] for r in fake.fim_requests() if r.body is not None]
     assert models[0] == "codestral-latest"
     assert models[-1] == "codestral-2405"
-    assert "codestral: completion model: codestral-2405" in messages(recorded)
+    assert "codestral-ls: completion model: codestral-2405" in messages(recorded)
 
 
 # --- edit ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ end
 vim.g.loaded_codestral = true
 
 if vim.fn.has('nvim-0.10') == 0 then
-  vim.notify('codestral: Neovim 0.10 or newer is needed', vim.log.levels.ERROR)
+  vim.notify('codestral-ls: Neovim 0.10 or newer is needed', vim.log.levels.ERROR)
   return
 end
 

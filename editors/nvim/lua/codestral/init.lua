@@ -74,7 +74,7 @@ local function supports(client, method, bufnr)
 end
 
 local function notify(message, level)
-  vim.notify('codestral: ' .. message, level or vim.log.levels.INFO, { title = 'codestral' })
+  vim.notify('codestral-ls: ' .. message, level or vim.log.levels.INFO, { title = 'codestral' })
 end
 
 --- The server command from the config, or the default.
