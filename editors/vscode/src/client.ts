@@ -17,6 +17,7 @@ import {
   State,
 } from 'vscode-languageclient/node';
 
+import { StatusNotificationFeature } from './capabilities';
 import { type StoredKey, buildServerEnv, describeKey } from './credentials';
 import { type StatusPayload, StatusNotification } from './protocol';
 import { type CodestralServer, errorMessage } from './server';
@@ -129,6 +130,8 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
       () => this.spawnServer(),
       clientOptions,
     );
+    // Ask for codestral/status: the server sends it only to clients that opt in.
+    this.client.registerFeature(new StatusNotificationFeature());
     this.client.onNotification(StatusNotification, (payload: StatusPayload) =>
       this.hooks.onStatus(payload),
     );
