@@ -236,6 +236,13 @@ def fake() -> Iterator[FakeMistral]:
         yield server
 
 
+#: Elisp that is t once the buffer's client is connected to codestral-ls.
+CONNECTED = {
+    "eglot": "(and (eglot-current-server) t)",
+    "lsp-mode": "(and (lsp-workspaces) (eq (lsp--workspace-status (car (lsp-workspaces)))"
+    " 'initialized))",
+}
+
 SETUPS = {
     "eglot": ("## Emacs (eglot)", None),
     "lsp-mode": ("## Emacs (lsp-mode)", HERE / "emacs" / "after-lsp-mode.el"),
@@ -281,12 +288,7 @@ def emacs(
             "TERM": "xterm-256color",
             "LANG": "C.UTF-8",
         }
-        connected = (
-            "(and (eglot-current-server) t)"
-            if client == "eglot"
-            else "(and (lsp-workspaces) (eq (lsp--workspace-status (car (lsp-workspaces)))"
-            " 'initialized))"
-        )
+        connected = CONNECTED[client]
         for attempt in (1, 2):
             editor = Emacs(work, init, file, env)
             started.append(editor)
@@ -451,6 +453,25 @@ def test_readme_setup_completes_and_applies_a_code_action(
     assert "result = math.pi" not in text
     assert line(text, 5) == "    return a + b"  # the rest of the file is untouched
     assert any(r.path == "/v1/chat/completions" for r in fake.requests[start:])
+
+    # 5. Another language's mode (js-mode) starts the server too: the set-up is not Python's.
+    other = editor.file.with_name("util.js")
+    other.write_text("const x = 1;\n", encoding="utf-8")
+    editor.keys("C-x", "C-f")
+    editor.wait("the find-file prompt", lambda: "Find file" in editor.pane())
+    editor.keys("C-a", "C-k")
+    editor.type(str(other))
+    editor.keys("Enter")
+    editor.wait(
+        "the server in a js-mode buffer",
+        lambda: (
+            editor.eval(
+                f"(with-current-buffer (find-buffer-visiting {elisp_string(str(other))}) "
+                f"(and (eq major-mode 'js-mode) {CONNECTED[client]}))"
+            )
+            == "t"
+        ),
+    )
 
     no_warnings_from_the_server(editor)
     assert all(r.errors == [] for r in fake.requests)
