@@ -390,15 +390,16 @@ class CodestralLanguageServer(LanguageServer):
 
         Other clients never see a method they do not know (lsp-mode pops up "Unknown
         notification" for each).  Their log line skips ``working``, which comes and goes with
-        every request, and repeats of the state last logged.
+        every request, and repeats of the state and model last logged.
         """
         if self.wants_status:
             self.protocol.notify(STATUS_NOTIFICATION, payload)
             return
         state = payload.get("state")
-        if state == "working" or state == self._status_logged or self.closing:
+        key = f"{state} {payload.get('model')}"
+        if state == "working" or key == self._status_logged or self.closing:
             return
-        self._status_logged = state
+        self._status_logged = key
         self.window_log_message(
             types.LogMessageParams(
                 type=types.MessageType.Log,
