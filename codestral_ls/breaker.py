@@ -4,7 +4,10 @@ Closed: requests go through.  After ``threshold`` consecutive transient failures
 timeouts), or at once after a rate limit or a rejected key/model, the breaker opens for a pause
 (``Retry-After`` when given, else an exponential backoff with jitter).  When the pause is over it
 is half-open: exactly one request (the probe) goes through; success closes it, failure opens it
-again for a longer pause.  Pure: the clock and the random source are injected.
+again for a longer pause.  Every outcome of a probe settles it: an answer that is neither a
+success nor a failure of the upstream (a refused request, an internal error, a cancellation)
+calls :meth:`released`, so the breaker can never stay open with no probe under way.
+Pure: the clock and the random source are injected.
 """
 
 from __future__ import annotations
@@ -86,6 +89,16 @@ class Breaker:
     def cancelled(self) -> None:
         """The probe was cancelled before it could tell anything: allow another probe."""
         self.probing = False
+
+    def released(self) -> None:
+        """A request let through by :meth:`allow` ended without telling :meth:`success`,
+        :meth:`failure` or :meth:`open` (an internal error, a cancellation): a probe under way
+        is over, so the next request may probe again."""
+        self.probing = False
+
+    def reset(self) -> None:
+        """Close at once, forgetting pauses and failures (the settings changed)."""
+        self.success()
 
 
 def retry_delay(attempt: int, rng: random.Random, base: float = 0.1, ceiling: float = 0.5) -> float:

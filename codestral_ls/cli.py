@@ -89,7 +89,7 @@ def serve(tcp: str | None) -> int:
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         server.start_io()
-    return 0
+    return server.exit_code
 
 
 def _load_settings(raw: str) -> tuple[Settings, list[str]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .documents import Cursor, Document, line_content
 from .mistral import FimRequest
-from .privacy import redact
+from .privacy import redact_around_cursor
 from .settings import Settings
 
 #: Most tokens asked for when the completion should stay on the cursor's line.
@@ -99,6 +99,25 @@ def extract_context(
     )
 
 
+def request_profile(settings: Settings, budget: tuple[int, int]) -> tuple[object, ...]:
+    """Every setting that shapes the body :func:`build_fim_request` sends, besides the text
+    (``budget`` is the prefix and suffix budget of :func:`prompt_budget`).
+
+    Two requests with the same text and the same profile get the same answer, so the
+    completion cache keys on it: a change of any of these settings is never answered from an
+    answer made with the old ones.  Whatever starts to shape the body must be added here
+    (``tests/test_context.py`` checks every setting).
+    """
+    return (
+        settings.model,
+        settings.maxTokens,
+        settings.temperature,
+        tuple(settings.stop),
+        settings.redactSecrets,
+        budget,
+    )
+
+
 def build_fim_request(
     context: FimContext, settings: Settings, *, stream: bool = False
 ) -> FimRequest:
@@ -111,7 +130,7 @@ def build_fim_request(
             stop.append("\n")
     prompt, suffix = context.prefix, context.suffix
     if settings.redactSecrets:
-        prompt, suffix = redact(prompt), redact(suffix)
+        prompt, suffix = redact_around_cursor(prompt, suffix)
     return FimRequest(
         model=settings.model,
         prompt=prompt,

@@ -76,10 +76,23 @@ def _column_from_utf16(content: str, units: int) -> int:
     return len(content)
 
 
+def _utf8_width(char: str) -> int:
+    code = ord(char)
+    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+
+
 def _column_from_utf8(content: str, units: int) -> int:
     if content.isascii():
         return min(units, len(content))
-    encoded = content.encode("utf-8")
+    try:
+        encoded = content.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (3 bytes, as WTF-8 counts it)
+        seen = 0
+        for index, char in enumerate(content):
+            seen += _utf8_width(char)
+            if seen > units:
+                return index
+        return len(content)
     if units >= len(encoded):
         return len(content)
     # Round down to the start of a character when the offset falls inside one.
@@ -95,7 +108,10 @@ def _units_utf16(text: str) -> int:
 def _units_utf8(text: str) -> int:
     if text.isascii():
         return len(text)
-    return len(text.encode("utf-8"))
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate
+        return sum(map(_utf8_width, text))
 
 
 class Document:

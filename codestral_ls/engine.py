@@ -13,17 +13,25 @@ owns what keeps the editor fast and quiet:
   reaches the network;
 - **early stop**: single-line requests stop reading at the first newline, multi-line ones when
   the completion leaves the block the cursor is in;
-- **episodes**: pausing after a 401, an unknown model or a 429, and telling the user once.
+- **episodes**: pausing after a 401, an unknown model or a 429, and telling the user once;
+  any settings change resumes at once;
+- **no stale answers**: an answer computed for one version of the document is returned for a
+  later one only when the edits since leave the cursor's line and everything before the cursor
+  unchanged (typing through the answer counts); otherwise the request answers nothing.
+
+:meth:`CompletionEngine.complete` never raises (but for cancellation): any document content and
+any upstream answer give a suggestion or None.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +40,14 @@ from cachetools import TTLCache
 from lsprotocol import types
 
 from .backends import FimBackend
-from .breaker import Breaker, retry_delay
-from .context import FimContext, build_fim_request, extract_context, prompt_budget
+from .breaker import HALF_OPEN, Breaker, retry_delay
+from .context import (
+    FimContext,
+    build_fim_request,
+    extract_context,
+    prompt_budget,
+    request_profile,
+)
 from .documents import Cursor, Document, line_content
 from .mistral import (
     AuthenticationError,
@@ -100,6 +114,9 @@ class Suggestion:
     """The cursor's line up to the cursor (completion items re-type its last word)."""
     cached: bool = False
     """Answered from the cache or a request already under way, without a new request."""
+    typed: str = ""
+    """Text typed at the request's cursor while the answer was computed: the document now has
+    it after that cursor, and ``text`` starts with it (the client replaces it with ``text``)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +126,9 @@ class View:
     Long texts are held as length and hash only, so cache entries never pin a large file.
     """
 
-    model: str
+    model: Hashable
+    """Everything besides the text that shapes the request: model, endpoint, backend and the
+    settings that go into the body (:func:`~codestral_ls.context.request_profile`)."""
     above_key: TextKey
     """Key of the text of the lines above the cursor's line."""
     above: str | None
@@ -120,13 +139,31 @@ class View:
     below: TextKey
 
     @property
-    def key(self) -> tuple[str, TextKey, str, TextKey, TextKey]:
+    def key(self) -> tuple[Hashable, TextKey, str, TextKey, TextKey]:
         return (self.model, self.above_key, self.line_before, self.rest, self.below)
 
     @property
     def cacheable(self) -> bool:
         """False on a huge line (minified files): such spots are not cached."""
         return len(self.line_before) <= INLINE_KEY_LIMIT
+
+    def typed_in_line(self, document: Document, cursor: Cursor) -> str | None:
+        """What ``document`` now has at ``cursor`` in front of the rest of the line this view
+        saw, when the cursor's line and everything before the cursor are otherwise unchanged
+        (``""``: nothing changed there); None when they changed."""
+        if cursor.line >= document.line_count:
+            return None
+        raw_line = document.lines[cursor.line]
+        if line_content(raw_line)[: cursor.column] != self.line_before:
+            return None
+        rest = raw_line[cursor.column :]
+        kept = len(self.rest) if isinstance(self.rest, str) else self.rest[0]
+        typed = len(rest) - kept
+        if typed < 0 or text_key(rest[typed:]) != self.rest:
+            return None
+        if text_key(document.text_above(cursor.line)) != self.above_key:
+            return None
+        return rest[:typed]
 
     def typed_since(self, earlier: View) -> str | None:
         """What was typed at the cursor since ``earlier``, if that is all that changed."""
@@ -147,7 +184,7 @@ class View:
         return before[len(earlier.line_before) :]
 
 
-def view_at(document: Document, cursor: Cursor, model: str) -> View:
+def view_at(document: Document, cursor: Cursor, model: Hashable) -> View:
     raw_line = document.lines[cursor.line]
     above = document.text_above(cursor.line)
     return View(
@@ -178,6 +215,8 @@ class Flight:
     streamed: str = ""
     waiters: int = 0
     task: asyncio.Task[None] | None = None
+    probe: bool = False
+    """Whether this request is the breaker's half-open probe."""
     orphan_timer: asyncio.TimerHandle | None = None
 
 
@@ -211,6 +250,7 @@ class CompletionEngine:
         *,
         clock: Callable[[], float] = time.monotonic,
         breaker: Breaker | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self.notifier = notifier
@@ -218,6 +258,8 @@ class CompletionEngine:
         self.connection = Connection(endpoint="", api_key=None, key_source=None)
         self.stats = EngineStats()
         self._clock = clock
+        #: Waits between retries of one request (injected by tests with a fake clock).
+        self._sleep = sleep
         self._rng = random.Random()
         self.breaker = breaker or Breaker(
             threshold=3, base=2.0, ceiling=120.0, clock=clock, rng=self._rng
@@ -245,8 +287,15 @@ class CompletionEngine:
         )
 
     def configure(self, settings: Settings, connection: Connection) -> None:
-        """Apply new settings; a change of key, endpoint or model lifts a rejection pause."""
+        """Apply new settings.
+
+        Any change resumes completions at once (a pause after a rejection, a 429 or failures
+        ends: the next request goes out); a change of key, endpoint or model also starts a new
+        episode, so a failure is told again.
+        """
         changed = connection != self.connection or settings.model != self.settings.model
+        if changed or settings != self.settings:
+            self.breaker.reset()
         if (settings.cacheSize, settings.cacheTtlSeconds) != (
             self.settings.cacheSize,
             self.settings.cacheTtlSeconds,
@@ -260,7 +309,6 @@ class CompletionEngine:
             timeout=settings.request_timeout,
         )
         if changed:
-            self.breaker.success()
             self.notifier.resolve()
             if self.client.requires_key and not connection.api_key:
                 self._state("unauthorized", "No API key")
@@ -318,14 +366,45 @@ class CompletionEngine:
     # --- the request path ----------------------------------------------------------------
 
     async def complete(
-        self, document: Document, cursor: Cursor, *, debounce: bool = True
+        self,
+        document: Document,
+        cursor: Cursor,
+        *,
+        debounce: bool = True,
+        explicit: bool = False,
     ) -> Suggestion | None:
         """The suggestion at ``cursor``, or None when there is nothing to show.
 
         A newer request for the same document supersedes this one: it then answers None at
         once, and never reaches the network if it was still waiting for the debounce.
-        Upstream failures answer None and tell the user once.
+        Upstream failures answer None and tell the user once.  An ``explicit`` request (the
+        user asked for a suggestion) skips the debounce and is never answered by a cached
+        empty answer.
+
+        ``document`` may change while the answer is computed: the answer is then returned only
+        if the cursor's line and everything before the cursor are unchanged, or only grew by
+        text typed at the cursor that the answer starts with (``Suggestion.typed``).  Never
+        raises, but for cancellation.
         """
+        version = document.version
+        try:
+            line = document.lines[cursor.line] if cursor.line < document.line_count else None
+            if line is None or cursor.column > len(line_content(line)):
+                return None
+            start = view_at(document, cursor, None)
+            suggestion = await self._complete(
+                document, cursor, start, debounce=debounce and not explicit, explicit=explicit
+            )
+            if suggestion is None or (version is not None and document.version == version):
+                return suggestion
+            return still_valid(suggestion, start, document, cursor)
+        except Exception:
+            logger.exception("completion failed in %s", document.uri)
+            return None
+
+    async def _complete(
+        self, document: Document, cursor: Cursor, start: View, *, debounce: bool, explicit: bool
+    ) -> Suggestion | None:
         settings = self.settings.for_language(document.language_id)
         if not settings.enabled_for(document.language_id):
             self._state(
@@ -359,8 +438,15 @@ class CompletionEngine:
             return None
 
         uri = document.uri
-        # The same model name on two endpoints gives two answers: both are part of the key.
-        view = view_at(document, cursor, f"{settings.model}@{self.connection.endpoint}")
+        budget = prompt_budget(settings, self.context_length(settings.model))
+        # The same model name on two endpoints gives two answers, and every setting that goes
+        # into the request body changes the answer: all of them are part of the key.
+        profile = (
+            self.client.kind,
+            self.connection.endpoint,
+            request_profile(settings, budget),
+        )
+        view = dataclasses.replace(start, model=profile)
         wait = self._debounce_for(uri, settings) if debounce else 0.0
         generation = self._latest.get(uri, 0) + 1
         self._latest[uri] = generation
@@ -368,7 +454,7 @@ class CompletionEngine:
         if previous is not None and not previous.done():
             previous.set_result(None)  # the older request answers now, without a call
 
-        cached = self._from_cache(uri, view) if view.cacheable else None
+        cached = self._from_cache(uri, view, explicit) if view.cacheable else None
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
@@ -395,12 +481,13 @@ class CompletionEngine:
                 self.stats.debounced += 1
                 logger.debug("superseded before reaching the network: %s", uri)
                 return None
+        context = extract_context(document, cursor, *budget)
+        request = build_fim_request(context, settings, stream=True)
+        probe = self.breaker.state == HALF_OPEN
         if not self.breaker.allow():
             return None
-
-        prefix_chars, suffix_chars = prompt_budget(settings, self.context_length(settings.model))
-        context = extract_context(document, cursor, prefix_chars, suffix_chars)
-        flight = self._start(uri, view, context, settings)
+        flight = self._start(uri, view, context, request, settings)
+        flight.probe = probe
         return await self._join(uri, flight, "", view)
 
     def _debounce_for(self, uri: str, settings: Settings) -> float:
@@ -418,10 +505,12 @@ class CompletionEngine:
         low, high = ADAPTIVE_BOUNDS
         return min(high, max(low, ADAPTIVE_FACTOR * rhythm.gap))
 
-    def _from_cache(self, uri: str, view: View) -> Suggestion | None:
-        """Answer from a finished suggestion: the same spot, or typing through one."""
+    def _from_cache(self, uri: str, view: View, explicit: bool = False) -> Suggestion | None:
+        """Answer from a finished suggestion: the same spot, or typing through one.
+
+        An empty answer is never served (an explicit request in particular asks again)."""
         entry = self._cache.get(view.key)
-        if entry is not None:
+        if entry is not None and (entry.text or not explicit):
             return Suggestion(entry.text, view.line_before, cached=True) if entry.text else None
         for entry in reversed(self._recent.get(uri, ())):
             if not entry.text or entry.view.key not in self._cache:
@@ -442,10 +531,16 @@ class CompletionEngine:
 
     # --- flights -------------------------------------------------------------------------
 
-    def _start(self, uri: str, view: View, context: FimContext, settings: Settings) -> Flight:
+    def _start(
+        self,
+        uri: str,
+        view: View,
+        context: FimContext,
+        request: FimRequest,
+        settings: Settings,
+    ) -> Flight:
         loop = asyncio.get_running_loop()
         flight = Flight(view=view, context=context, future=loop.create_future())
-        request = build_fim_request(context, settings, stream=True)
         flight.task = asyncio.ensure_future(self._run(uri, flight, request, settings))
         self._flights[uri] = flight
         return flight
@@ -510,6 +605,10 @@ class CompletionEngine:
                 )
             except MistralError as error:
                 self._report(error, settings)
+            except Exception:
+                # A bug must not end completions: this request answers nothing.
+                logger.exception("completion request failed")
+                self._state("error", "Internal error; see the server log")
             else:
                 self.breaker.success()
                 self.notifier.resolve()
@@ -518,11 +617,14 @@ class CompletionEngine:
                 self._settle(uri, flight)
                 self._idle(settings)
         except asyncio.CancelledError:
-            self.breaker.cancelled()
             self._settle(uri, flight)
             self._idle(settings)
             raise
         finally:
+            # Every outcome settles a probe: one that neither succeeded nor failed (cancelled,
+            # refused, an internal error) lets the next request probe again.
+            if flight.probe:
+                self.breaker.released()
             working.cancel()
             self._settle(uri, flight)
             if not flight.future.done():
@@ -550,7 +652,7 @@ class CompletionEngine:
                 if not transient or flight.streamed or attempt > TRANSIENT_RETRIES:
                     raise
                 logger.info("retrying after: %s", error.message)
-                await asyncio.sleep(retry_delay(attempt, self._rng))
+                await self._sleep(retry_delay(attempt, self._rng))
 
     async def _read(self, flight: Flight, request: FimRequest) -> str:
         """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
@@ -575,11 +677,11 @@ class CompletionEngine:
         """Pause and tell the user, once per episode, about an upstream failure."""
         logger.info("completion failed: %s", error.message)
         if isinstance(error, AuthenticationError):
-            self.breaker.open(REJECTED_PAUSE)
+            pause = self.breaker.open(REJECTED_PAUSE)
             self.notifier.once("auth", f"codestral-ls: {error.message}", types.MessageType.Error)
-            self._state("unauthorized", error.message)
+            self._state("unauthorized", error.message, retryAfter=pause)
         elif isinstance(error, BadRequestError) and error.is_unknown_model:
-            self.breaker.open(REJECTED_PAUSE)
+            pause = self.breaker.open(REJECTED_PAUSE)
             self.notifier.once(
                 f"model:{settings.model}",
                 f"codestral-ls: the model '{settings.model}' is not available at "
@@ -587,7 +689,7 @@ class CompletionEngine:
                 "'codestral.selectModel' command or the 'codestral.model' setting.",
                 types.MessageType.Error,
             )
-            self._state("error", f"Unknown model {settings.model}")
+            self._state("error", f"Unknown model {settings.model}", retryAfter=pause)
         elif isinstance(error, RateLimitedError):
             wait = self.breaker.open(error.retry_after)
             self.notifier.once(
@@ -597,14 +699,38 @@ class CompletionEngine:
             )
             self._state("rateLimited", f"Rate limited; retrying in {wait:.0f} s", retryAfter=wait)
         elif isinstance(error, BadRequestError):
-            # Other 4xx: this request was refused; the next one (other context) may pass.
+            # Other 4xx: this request was refused; the next one (other context) may pass.  The
+            # upstream answered, so a breaker that was probing closes.
+            self.breaker.success()
             self.notifier.once("bad-request", f"codestral-ls: {error.message}")
             self._state("error", error.message)
         else:
             pause = self.breaker.failure()
             suffix = f" Pausing completions for {pause:.0f} s." if pause else ""
             self.notifier.once("upstream", f"codestral-ls: {error.message}{suffix}")
-            self._state("error", error.message + suffix)
+            if pause:
+                self._state("error", error.message + suffix, retryAfter=pause)
+            else:
+                self._state("error", error.message)
+
+
+def still_valid(
+    suggestion: Suggestion, start: View, document: Document, cursor: Cursor
+) -> Suggestion | None:
+    """``suggestion``, computed for the document as ``start`` saw it, for the document now.
+
+    Valid when the cursor's line and everything before the cursor are unchanged, or the only
+    change is text typed at the cursor that the suggestion starts with (typing through it):
+    the suggestion then says what was typed.  Otherwise None: it would land on the wrong spot.
+    """
+    typed = start.typed_in_line(document, cursor)
+    if typed is None:
+        return None
+    if not typed:
+        return suggestion
+    if not suggestion.text.startswith(typed) or len(typed) >= len(suggestion.text):
+        return None
+    return Suggestion(suggestion.text, suggestion.line_before, suggestion.cached, typed)
 
 
 def body_indent_of(context: FimContext) -> str:

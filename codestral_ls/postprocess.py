@@ -28,6 +28,7 @@ __all__ = [
     "normalize_line_endings",
     "postprocess",
     "strip_artifacts",
+    "strip_trailing_whitespace",
     "trim_suffix_overlap",
     "truncate_single_line",
 ]
@@ -51,8 +52,11 @@ _CLOSER_KEYWORDS = frozenset(
 )
 _CLOSING_TAG_RE = re.compile(r"</[\w:.-]*>")
 
-#: A line that only closes the block: ``}``, ``});``, ``]``, ``),``, ``end``, ``end)``...
-_PURE_CLOSER_RE = re.compile(r"(?:[)\]}]|end\b)[)\]};,\s]*")
+#: Keywords that close a block: ``end`` (Lua, Ruby, Elixir, Julia...), shell's ``fi``,
+#: ``done`` and ``esac``.
+_KEYWORD_CLOSERS = ("end", "fi", "done", "esac")
+#: A line that only closes the block: ``}``, ``});``, ``]``, ``),``, ``end``, ``end)``, ``fi``...
+_PURE_CLOSER_RE = re.compile(r"(?:[)\]}]|(?:end|fi|done|esac)\b)[)\]};,\s]*")
 
 #: Text at the end of a line that opens a deeper block on the next line.
 _BLOCK_OPENER_RE = re.compile(r"(?:[:{(\[]|=>|\bdo|\bthen)$")
@@ -304,7 +308,7 @@ def _first_nonblank_lines(text: str, count: int) -> list[str]:
     for _, content, _ in _iter_lines(text):
         stripped = content.strip()
         if stripped:
-            out.append(stripped)
+            out.append(content)
             if len(out) == count:
                 break
     return out
@@ -320,18 +324,26 @@ def _trim_duplicate_lines(completion: str, suffix: str, line_before: str | None)
         if i == 0:
             if line_before is None:
                 continue
-            full = (line_before + content).strip()
-            if content.strip() and full:
+            full = line_before + content
+            if content.strip() and full.strip():
                 candidates.append((0, full))
         elif content.strip():
-            candidates.append((i, content.strip()))
+            candidates.append((i, content))
     if not candidates:
         return completion
 
     wanted = _first_nonblank_lines(suffix, len(candidates))
     for k in range(min(len(candidates), len(wanted)), 0, -1):
         tail = candidates[-k:]
-        if [text for _, text in tail] != wanted[:k]:
+        if [text.strip() for _, text in tail] != [line.strip() for line in wanted[:k]]:
+            continue
+        # A line that only closes a block (``}``, ``end``, ``fi``...) repeats the suffix's only
+        # at the same indentation; at another one it closes another block, and dropping it
+        # would leave the completion's own block open.
+        if any(
+            _PURE_CLOSER_RE.fullmatch(text.strip()) and _leading_ws(text) != _leading_ws(line)
+            for (_, text), line in zip(tail, wanted, strict=False)
+        ):
             continue
         first_dropped = tail[0][0]
         if first_dropped == 0:
@@ -463,7 +475,29 @@ def fix_indentation(completion: str, prefix: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# 6. Line endings
+# 6. Trailing whitespace
+# --------------------------------------------------------------------------------------
+
+#: Characters after which no space is needed: trailing spaces before them are dropped.
+_NO_SPACE_BEFORE = frozenset(")]},;:.")
+
+
+def strip_trailing_whitespace(text: str, suffix: str) -> str:
+    """``text`` without trailing blank lines and trailing spaces, unless those spaces separate
+    it from what follows on the cursor's line: ``a + `` before ``foo`` stays ``a + `` (else
+    ``a +foo``), while ``a `` before ``)`` or the end of the line loses its space."""
+    stripped = text.rstrip()
+    tail = text[len(stripped) :]
+    if not stripped or not tail or "\n" in tail or "\r" in tail:
+        return stripped
+    follows = suffix[:1]
+    if follows and not follows.isspace() and follows not in _NO_SPACE_BEFORE:
+        return text
+    return stripped
+
+
+# --------------------------------------------------------------------------------------
+# 7. Line endings
 # --------------------------------------------------------------------------------------
 
 
@@ -478,7 +512,7 @@ def detect_eol(prefix: str, suffix: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# 7. Pipeline
+# 8. Pipeline
 # --------------------------------------------------------------------------------------
 
 
@@ -486,7 +520,8 @@ def postprocess(completion: str, prefix: str, suffix: str, *, single_line: bool)
     """Turn the model's raw answer into the text to show at the cursor ("" = nothing).
 
     strip_artifacts -> (single_line: truncate_single_line) -> fix_indentation ->
-    trim_suffix_overlap -> drop trailing whitespace (blank lines and trailing spaces) ->
+    trim_suffix_overlap -> drop trailing whitespace (blank lines and trailing spaces, but not
+    the spaces that separate the completion from the rest of the line) ->
     "" if blank or a repetition of the lines above -> line endings of the document.
     """
     text = normalize_line_endings(strip_artifacts(completion), "\n")
@@ -494,7 +529,7 @@ def postprocess(completion: str, prefix: str, suffix: str, *, single_line: bool)
         text = truncate_single_line(text)
     text = fix_indentation(text, prefix)
     text = trim_suffix_overlap(text, suffix, line_before=_cursor_line(prefix))
-    text = text.rstrip()
+    text = strip_trailing_whitespace(text, suffix)
     if not text.strip() or is_repetition(text, prefix):
         return ""
     return normalize_line_endings(text, detect_eol(prefix, suffix))
@@ -593,7 +628,7 @@ def block_end_index(text: str, base_indent: str) -> int | None:
         is_last = i == len(lines) - 1
         if _PURE_CLOSER_RE.fullmatch(stripped):
             return None if is_last else start + len(content) + len(eol)
-        if is_last and "end".startswith(stripped):
+        if is_last and any(keyword.startswith(stripped) for keyword in _KEYWORD_CLOSERS):
             return None
         return start
     return None

@@ -115,8 +115,10 @@ class CodestralProtocol(LanguageServerProtocol):
         super()._handle_notification(method_name, params)
 
     def _handles(self, method_name: str) -> bool:
-        return method_name == types.CANCEL_REQUEST or method_name in self.fm.features or (
-            method_name in self.fm.builtin_features
+        return (
+            method_name == types.CANCEL_REQUEST
+            or method_name in self.fm.features
+            or (method_name in self.fm.builtin_features)
         )
 
     # Plain methods, not generators like pygls' own: pygls keeps a future for every generator
@@ -197,6 +199,10 @@ class CodestralLanguageServer(LanguageServer):
         self._background: set[asyncio.Task[Any]] = set()
         #: True once shutdown or exit arrived.
         self.closing = False
+        #: True once the client sent ``shutdown``.
+        self.shutdown_requested = False
+        #: The process exit code: 1 when the client exits without ``shutdown`` first.
+        self.exit_code = 0
         #: Models picked with ``codestral.selectModel``, by kind; they apply unless a setting
         #: pins the model.  Filled from the state file by the models feature.
         self.selected_models: dict[str, str] = {}

@@ -12,11 +12,11 @@ def position_at(text: str, offset: int, encoding: str) -> types.Position:
     start = max(before.rfind("\n"), before.rfind("\r")) + 1
     column_text = before[start:]
     if encoding == "utf-8":
-        character = len(column_text.encode("utf-8"))
+        character = len(column_text.encode("utf-8", "surrogatepass"))
     elif encoding == "utf-32":
         character = len(column_text)
     else:
-        character = len(column_text.encode("utf-16-le")) // 2
+        character = len(column_text.encode("utf-16-le", "surrogatepass")) // 2
     return types.Position(line=line, character=character)
 
 

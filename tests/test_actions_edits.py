@@ -12,6 +12,7 @@ from codestral_ls.actions.edits import (
     detect_eol,
     fit_answer,
     is_fence,
+    keeps_code,
     line_hunks,
     rebase_indent,
     split_answer,
@@ -252,3 +253,41 @@ def test_apply_workspace_edit_checks_versions_and_creates_files() -> None:
         ]
     )
     assert apply_workspace_edit({}, created, "utf-8") == {"n": "new\n"}
+
+
+FUNCTION = [
+    "def total(items):",
+    "    # sum the prices",
+    "    result = 0",
+    "    for item in items:",
+    "        result += item.price",
+    "    return result",
+]
+
+
+@pytest.mark.parametrize(
+    "new, kept",
+    [
+        # a docstring added, a comment reworded, an end-of-line comment: the code is all there
+        (
+            [
+                "def total(items):",
+                '    """Sum of the prices of ``items``."""',
+                "    # add up the prices",
+                "    result = 0",
+                "    for item in items:",
+                "        result += item.price  # each one",
+                "    return result",
+            ],
+            True,
+        ),
+        # an existing docstring rewritten
+        (["def f():", '    """New."""', "    return 1"], True),
+        # most lines dropped (a truncated or careless answer)
+        (["def total(items):", '    """Sum of the prices."""'], False),
+        (["def total(items):", "    return sum(i.price for i in items)"], False),
+    ],
+)
+def test_a_documenting_answer_must_keep_the_code(new: list[str], kept: bool) -> None:
+    old = FUNCTION if new[0] == FUNCTION[0] else ["def f():", '    """Old."""', "    return 1"]
+    assert keeps_code(old, new) is kept

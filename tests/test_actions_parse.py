@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from codestral_ls.actions.parse import CodeBlock, code_blocks, pick_block
+import pytest
+
+from codestral_ls.actions.parse import CodeBlock, code_blocks, is_cut, pick_block
 
 SELECTION = "def add(a, b):\n    return a+b"
 
@@ -98,3 +100,17 @@ def test_prose_without_a_block_or_an_empty_block_means_none() -> None:
     assert pick_block("The code is already fine.", "python", "x = 0") is None
     assert pick_block("  \n", "python", "x") is None
     assert pick_block("```python\n\n```", "python", "x") is None
+
+
+@pytest.mark.parametrize(
+    "answer, cut",
+    [
+        ("```python\ndef f():\n    return 1\n```", False),
+        ("Here:\n```python\ndef f():\n    return 1\n```\nDone.", False),
+        ("```python\ndef f():\n    ret", True),  # stopped inside the block
+        ("```python\na = 1\n```\nUsage:\n```python\nf(", True),
+        ("No code needed.", False),
+    ],
+)
+def test_an_answer_stopping_inside_a_block_is_cut(answer: str, cut: bool) -> None:
+    assert is_cut(answer) is cut

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from codestral_ls.context import SINGLE_LINE_MAX_TOKENS, build_fim_request, extract_context
+from codestral_ls.context import (
+    SINGLE_LINE_MAX_TOKENS,
+    build_fim_request,
+    extract_context,
+    prompt_budget,
+    request_profile,
+)
 from codestral_ls.documents import Cursor, Document
 from codestral_ls.settings import Settings
 
@@ -82,3 +90,42 @@ def test_prompt_budget_fits_the_model() -> None:
     assert prefix + suffix == int((2048 - 256 - 64) * 3.0)
     assert prefix == 3 * suffix  # the ratio is kept
     assert prompt_budget(settings, 100) == (0, 0)
+
+
+def _alternative(value: object) -> object:
+    """Another value of the same kind, for the setting check below."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return max(1, value // 2)
+    if isinstance(value, float):
+        return value + 0.3
+    if isinstance(value, str):
+        return value + "-other"
+    if isinstance(value, tuple):
+        return (*value, "\n\n")
+    if value is None:
+        return "http://127.0.0.1:1"
+    return {"python": {"maxTokens": 1}}
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Settings)])
+def test_every_setting_that_changes_the_request_changes_the_cache_key(name: str) -> None:
+    """The completion cache keys on ``request_profile``: a setting that changes the body sent
+    (or the prompt window cut for it) must change the profile (issue 10, item 9)."""
+    text = "".join(f"line_{i} = {i}  # password = 'hunter2secret'\n" for i in range(800))
+    document = Document("file:///t.py", text + "value = ", encoding="utf-32")
+    cursor = Cursor(800, len("value = "))
+
+    def body_and_profile(settings: Settings) -> tuple[dict[str, object], tuple[object, ...]]:
+        budget = prompt_budget(settings, None)
+        context = extract_context(document, cursor, *budget)
+        body = build_fim_request(context, settings, stream=True).to_body()
+        return body, request_profile(settings, budget)
+
+    base = Settings()
+    other = dataclasses.replace(base, **{name: _alternative(getattr(base, name))})
+    base_body, base_profile = body_and_profile(base)
+    other_body, other_profile = body_and_profile(other)
+    if other_body != base_body:
+        assert other_profile != base_profile

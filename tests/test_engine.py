@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncGenerator
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from lsprotocol import types
 
 from codestral_ls.breaker import Breaker
 from codestral_ls.documents import Cursor, Document
 from codestral_ls.engine import CompletionEngine, View, text_key
-from codestral_ls.mistral import Completion, FimRequest, RateLimitedError, ServerError
+from codestral_ls.mistral import (
+    AuthenticationError,
+    BadRequestError,
+    Completion,
+    FimRequest,
+    NetworkError,
+    RateLimitedError,
+    ServerError,
+)
 from codestral_ls.notify import Notifier
 from codestral_ls.settings import Connection, Settings
 
@@ -210,3 +222,194 @@ async def test_breaker_opens_probes_and_resumes() -> None:
     assert await engine.complete(document, Cursor(4, 4)) is not None
     assert len(backend.requests) == 5
     assert shown == ["codestral-ls: upstream broke"]  # one episode, one message
+
+
+# --- completions never stop for good (issue 10, item 1) ------------------------------------------
+
+
+class ScriptedBackend(StubBackend):
+    """Answers each request with the next scripted outcome, then healthily."""
+
+    def __init__(self, script: list[tuple[str, float | int | None]]) -> None:
+        super().__init__(["ok"])
+        self.script = list(script)
+
+    async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
+        self.requests.append(req)
+        kind, value = self.script.pop(0) if self.script else ("ok", None)
+        if kind == "4xx":
+            status = int(value or 422)
+            if status in (401, 403):
+                raise AuthenticationError("key rejected", status=status)
+            if status == 400 and len(self.requests) % 2:  # the documented unknown-model shape
+                raise BadRequestError(
+                    "Invalid model: x", status=400, model=req.model, detail="Invalid model: x"
+                )
+            raise BadRequestError("refused", status=status, model=req.model, detail="refused")
+        if kind == "429":
+            raise RateLimitedError("slow down", retry_after=value)
+        if kind == "5xx":
+            raise ServerError("broken", status=int(value or 500))
+        if kind == "network":
+            raise NetworkError("connection reset")
+        if kind == "timeout":
+            raise TimeoutError
+        yield "ok"
+
+
+UPSTREAM_ANSWERS = st.one_of(
+    st.tuples(st.just("ok"), st.none()),
+    st.tuples(st.just("4xx"), st.sampled_from([400, 401, 403, 404, 409, 413, 422])),
+    st.tuples(
+        st.just("429"),
+        st.one_of(st.none(), st.floats(min_value=0, max_value=600, allow_nan=False)),
+    ),
+    st.tuples(st.just("5xx"), st.sampled_from([500, 502, 503, 504])),
+    st.tuples(st.just("network"), st.none()),
+    st.tuples(st.just("timeout"), st.none()),
+)
+
+
+@given(
+    steps=st.lists(
+        st.tuples(UPSTREAM_ANSWERS, st.floats(min_value=0, max_value=200, allow_nan=False)),
+        max_size=12,
+    ),
+    change_settings_at=st.one_of(st.none(), st.integers(min_value=0, max_value=12)),
+)
+@hypothesis_settings(max_examples=250, deadline=None, database=None)
+def test_no_sequence_of_upstream_answers_stops_completions_for_longer_than_announced(
+    steps: list[tuple[tuple[str, float | int | None], float]], change_settings_at: int | None
+) -> None:
+    """After any sequence of answers (each request at a new spot, some time apart, and maybe
+    a settings change among them), a healthy upstream gets completions back within the
+    longest pause announced to the user (``retryAfter`` of ``codestral/status``)."""
+    now = [1000.0]
+    backend = ScriptedBackend([answer for answer, _ in steps])
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    engine = CompletionEngine(
+        backend,  # type: ignore[arg-type]
+        Notifier(lambda kind, message: None),
+        clock=lambda: now[0],
+        sleep=fake_sleep,
+    )
+    announced: list[float] = []
+    engine.on_state = lambda state, message, extra: announced.extend(
+        [float(extra["retryAfter"])] if "retryAfter" in extra else []
+    )
+    connection = Connection("http://h", "k", "apiKey")
+    engine.configure(Settings(debounceMs=0), connection)
+
+    async def scenario() -> None:
+        for index, (_, gap) in enumerate(steps):
+            now[0] += gap
+            if index == change_settings_at:
+                engine.configure(Settings(debounceMs=index + 1), connection)
+            document = Document(f"file:///s{index}.py", f"v{index} = ", version=1)
+            await engine.complete(document, Cursor(0, len(f"v{index} = ")))
+        backend.script.clear()  # the upstream is healthy from now on
+        now[0] += max(announced, default=0.0) + 1e-6
+        sent = len(backend.requests)
+        suggestion = await engine.complete(
+            Document("file:///end.py", "end = ", version=1), Cursor(0, 6)
+        )
+        assert suggestion is not None and suggestion.text == "ok"
+        assert len(backend.requests) == sent + 1
+
+    asyncio.run(scenario())
+
+
+# --- any document content (issue 10, item 7) -------------------------------------------------
+
+ANY_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()),
+    max_size=40,
+)
+
+
+@given(
+    text=ANY_TEXT,
+    encoding=st.sampled_from(["utf-8", "utf-16", "utf-32"]),
+    line=st.integers(min_value=0, max_value=5),
+    character=st.integers(min_value=0, max_value=60),
+    answer=ANY_TEXT,
+)
+@hypothesis_settings(max_examples=200, deadline=None, database=None)
+def test_the_engine_never_raises_for_any_document_content(
+    text: str, encoding: str, line: int, character: int, answer: str
+) -> None:
+    """Lone surrogates, NULs, control characters: the request is sent as valid UTF-8 JSON
+    (what cannot be encoded is replaced) and the answer maps back to client positions."""
+    from codestral_ls.features.completion import completion_item, inline_items
+    from codestral_ls.mistral._http import json_body
+
+    backend = StubBackend([answer])
+    engine, _ = engine_for(backend)
+    document = Document("file:///any.py", text, version=1, encoding=encoding)
+    cursor = document.cursor(types.Position(line=line, character=character), strict=False)
+
+    async def scenario() -> None:
+        suggestion = await engine.complete(document, cursor)
+        if backend.requests:
+            body = json_body(backend.requests[0].to_body())
+            assert json.loads(body.decode("utf-8"))["model"] == "codestral-latest"
+            assert not any("\ud800" <= char <= "\udfff" for char in body.decode("utf-8"))
+        if suggestion is not None:
+            inline_items(document, cursor, suggestion)
+            completion_item(document, cursor, suggestion)
+
+    asyncio.run(scenario())
+    if not document.binary:
+        assert len(backend.requests) == 1  # nothing in the text stops the request
+
+
+# --- answers for an old document version (issue 10, item 5) ----------------------------------
+
+
+def _edit(document: Document, line: int, start: int, end_line: int, end: int, text: str) -> None:
+    version = (document.version or 0) + 1
+    document.apply_edit(
+        types.Range(
+            start=types.Position(line=line, character=start),
+            end=types.Position(line=end_line, character=end),
+        ),
+        text,
+        version=version,
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        ((0, 0, 0, 0, "import os\n"), None),  # a line inserted above
+        ((0, 0, 2, 0, ""), None),  # lines deleted: the cursor's line is gone
+        ((1, 0, 1, 1, "y"), None),  # the cursor's line changed before the cursor
+        ((1, 6, 1, 6, "+"), None),  # ... or after it
+        ((2, 0, 2, 0, "# below\n"), ("compute(1)", "")),  # below the cursor: still right
+        ((1, 4, 1, 4, "comp"), ("compute(1)", "comp")),  # typing through the answer
+        ((1, 4, 1, 4, "other"), None),  # typing something else
+    ],
+)
+async def test_an_answer_is_returned_only_where_it_still_belongs(
+    edit: tuple[int, int, int, int, str], expected: tuple[str, str] | None
+) -> None:
+    backend = StubBackend(["comp", "ute(1)"])
+    backend.release = asyncio.Event()
+    engine, _ = engine_for(backend)
+    document = Document("file:///t.py", "a = 1\nv = ()\nb = 2\n", version=1)
+    pending = asyncio.ensure_future(engine.complete(document, Cursor(1, 4)))
+    for _ in range(1000):  # until the stream has started (bounded)
+        if backend.consumed >= 1:
+            break
+        await asyncio.sleep(0)
+    _edit(document, *edit)
+    backend.release.set()
+    suggestion = await pending
+    if expected is None:
+        assert suggestion is None
+    else:
+        assert suggestion is not None
+        assert (suggestion.text, suggestion.typed) == expected

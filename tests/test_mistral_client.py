@@ -409,8 +409,9 @@ async def test_error_statuses_map_through_the_wire(
     if isinstance(err, RateLimitedError):
         assert err.retry_after == 2.0
     if status == 404:
+        # a bare "Not Found" is a wrong path, not the documented unknown-model answer
         assert isinstance(err, BadRequestError)
-        assert err.is_unknown_model and err.model == MODEL
+        assert not err.is_unknown_model and err.model == MODEL
     # The error response was read completely: the connection is reused afterwards.
     assert (await client.fim(request)).text == "pass"
     assert fake.connections_opened == 1

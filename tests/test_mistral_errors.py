@@ -267,21 +267,54 @@ def test_bad_request_keeps_server_message_and_model() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "model", "unknown"),
     [
-        (404, _json({"detail": "Not Found"}), "codestral-latest", True),
+        # the documented shapes
         (
             400,
             _json({"object": "error", "message": "Invalid model: foo", "type": "invalid_model"}),
             "foo",
             True,
         ),
+        (400, _json({"message": "Invalid model: foo", "code": "1500"}), "foo", True),
         (400, _json({"message": "Model codestral-9999 does not exist"}), "codestral-9999", True),
-        (400, _json({"message": "Deployment not found"}), None, True),
+        (404, _json({"error": "model 'nope:7b' not found"}), "nope:7b", True),
+        (
+            404,
+            _json({"error": 'model "nope:7b" not found, try pulling it first'}),
+            "nope:7b",
+            True,
+        ),
+        (
+            404,
+            _json({"error": {"message": "The model `gpt-x` does not exist.", "code": None}}),
+            "gpt-x",
+            True,
+        ),
+        (404, _json({"error": {"message": "gone", "code": "model_not_found"}}), "gpt-x", True),
+        (404, _json({"error": {"code": "DeploymentNotFound", "message": "x"}}), "d", True),
+        # anything else is not, even when it names the model or says "not found"
+        (404, _json({"detail": "Not Found"}), "codestral-latest", False),
+        (400, _json({"message": "Deployment not found"}), None, False),
         (
             400,
             _json({"message": "Prompt is too long for the model context"}),
             "codestral-latest",
             False,
         ),
+        (
+            400,
+            _json({"message": "Prompt of 40000 tokens is too long for codestral-latest"}),
+            "codestral-latest",
+            False,
+        ),
+        (
+            422,
+            _json({"message": "max_tokens too large for model codestral-latest"}),
+            "codestral-latest",
+            False,
+        ),
+        (400, _json({"message": "Invalid model: foo"}), "foo", True),
+        (409, _json({"message": "Invalid model: foo", "type": "invalid_model"}), "foo", False),
+        (400, _json({"message": "The file was not found in model storage"}), "m", False),
         (
             422,
             _json({"detail": [{"loc": ["body", "top_p"], "msg": "too big", "type": "x"}]}),

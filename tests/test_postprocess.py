@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -614,9 +616,91 @@ def test_postprocess_output_shape(
     if not out:
         return
     assert out.strip()
-    assert out == out.rstrip()
+    # no trailing line breaks; trailing spaces only where they keep the completion apart from
+    # a token that follows on the cursor's line
+    tail = out[len(out.rstrip()) :]
+    assert "\n" not in tail and "\r" not in tail
+    assert not tail or (suffix[:1].strip() and suffix[0] not in ")]},;:.")
     eol = detect_eol(prefix, suffix)
     assert normalize_line_endings(out, eol) == out
     if single_line:
         assert "\n" not in out
         assert "\r" not in out
+
+
+@pytest.mark.parametrize(
+    "completion, suffix, expected",
+    [
+        ("a + ", "foo\n", "a + "),  # the space keeps the tokens apart
+        ("a + ", " foo\n", "a +"),  # the suffix has its own
+        ("return ", "value\n", "return "),
+        ("x, ", ")\n", "x,"),  # no space needed before a closer
+        ("a + b   ", "\n", "a + b"),  # end of the line: meaningless
+        ("a + b\n\n", "", "a + b"),
+    ],
+)
+def test_trailing_spaces_that_separate_tokens_are_kept(
+    completion: str, suffix: str, expected: str
+) -> None:
+    single_line = bool(suffix.split("\n", 1)[0].strip())
+    assert postprocess(completion, "x = ", suffix, single_line=single_line) == expected
+
+
+# --- keyword closers (issue 10, item 3) -------------------------------------------------------
+
+
+def _finish(prefix: str, suffix: str, raw: str) -> str:
+    from codestral_ls.context import FimContext
+    from codestral_ls.engine import finish
+
+    line_before = re.split(r"\r\n|\r|\n", prefix)[-1]
+    line_after = re.split(r"\r\n|\r|\n", suffix)[0]
+    return finish(raw, FimContext(prefix, suffix, line_before, line_after))
+
+
+@pytest.mark.parametrize(
+    "prefix, suffix, raw, expected",
+    [
+        # the completion closes the block it is in; the suffix's closer is the outer block's
+        (
+            "local function setup(opts)\n  if opts.debug then\n    ",
+            "\nend\n",
+            'print("debug")\n  end\n  return opts\n',
+            'print("debug")\n  end',
+        ),
+        (
+            "local function setup(opts)\n  ",
+            "\nend\n",
+            'if opts.debug then\n    print("debug")\n  end',
+            'if opts.debug then\n    print("debug")\n  end',
+        ),
+        ("def run(opts)\n  if opts[:debug]\n    ", "\nend\n", 'puts "x"\n  end', 'puts "x"\n  end'),
+        (
+            "defmodule A do\n  def run(x) do\n    ",
+            "\nend\n",
+            "IO.puts(x)\n  end",
+            "IO.puts(x)\n  end",
+        ),
+        ("function f(x)\n    if x > 0\n        ", "\nend\n", "g(x)\n    end", "g(x)\n    end"),
+        ('main() {\n  if [ -n "$1" ]; then\n    ', "\n}\n", 'echo "$1"\n  fi', 'echo "$1"\n  fi'),
+        ("main() {\n  for f in *; do\n    ", "\n}\n", 'echo "$f"\n  done', 'echo "$f"\n  done'),
+        ("main() {\n  case $1 in\n    ", "\n}\n", "a) echo a ;;\n  esac", "a) echo a ;;\n  esac"),
+        (
+            'for f in *; do\n  if [ -f "$f" ]; then\n    ',
+            "\ndone\n",
+            'echo "$f"\n  fi',
+            'echo "$f"\n  fi',
+        ),
+        # the suffix already closes this very block (same indentation): not repeated
+        ("while true; do\n  ", "\ndone\n", "sleep 1\ndone", "sleep 1"),
+        ("if x then\n  ", "\nend\n", "y()\nend", "y()"),
+        ("def f\n  ", "\nend\n", "1\nend", "1"),
+        # brackets keep their rules
+        ("function f() {\n  ", "\n}\n", "return 1;\n}", "return 1;"),
+        ("x = [\n    ", "\n]\n", "1, 2,\n]", "1, 2,"),
+    ],
+)
+def test_keyword_closers_of_the_completions_own_block_are_kept(
+    prefix: str, suffix: str, raw: str, expected: str
+) -> None:
+    assert _finish(prefix, suffix, raw) == expected

@@ -5,11 +5,12 @@ The LSP handlers live in :mod:`codestral_ls.features.code_actions`.
 
 from __future__ import annotations
 
-from .edits import Hunk, detect_eol, fit_answer, line_hunks, rebase_indent
-from .parse import CodeBlock, code_blocks, pick_block
+from .edits import Hunk, detect_eol, fit_answer, keeps_code, line_hunks, rebase_indent
+from .parse import CodeBlock, code_blocks, is_cut, pick_block
 from .prompts import (
     ACTIONS,
     CHAT_MAX_TOKENS,
+    CHAT_RETRY_MAX_TOKENS,
     CHAT_TEMPERATURE,
     CUSTOM_EDIT,
     ActionSpec,
@@ -25,6 +26,7 @@ from .prompts import (
 __all__ = [
     "ACTIONS",
     "CHAT_MAX_TOKENS",
+    "CHAT_RETRY_MAX_TOKENS",
     "CHAT_TEMPERATURE",
     "CUSTOM_EDIT",
     "ActionSpec",
@@ -38,6 +40,8 @@ __all__ = [
     "companion_test_file",
     "detect_eol",
     "fit_answer",
+    "is_cut",
+    "keeps_code",
     "kind_matches",
     "line_hunks",
     "pick_block",

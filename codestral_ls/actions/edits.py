@@ -18,6 +18,7 @@ __all__ = [
     "detect_eol",
     "fit_answer",
     "is_fence",
+    "keeps_code",
     "line_hunks",
     "rebase_indent",
     "split_answer",
@@ -171,3 +172,46 @@ def line_hunks(
         else:  # everything deleted
             hunks.append(Hunk(Cursor(first_line, 0), end, ""))
     return hunks
+
+
+#: Lines that are comments (or a docstring's quotes) in common languages: a documenting answer
+#: may rewrite them.
+_COMMENT_LINE = re.compile(r"""^(?:#|//|/\*|\*|--|;|%|'''|\"\"\"|<!--)""")
+#: Share of the original code lines a documenting answer must keep.
+KEPT_CODE_SHARE = 0.9
+
+
+def _code_lines(lines: Sequence[str]) -> list[str]:
+    """The stripped non-blank lines of ``lines`` that are code: not comments, not inside a
+    triple-quoted docstring."""
+    code: list[str] = []
+    in_docstring = False
+    for line in lines:
+        stripped = line.strip()
+        quotes = stripped.count('"""') + stripped.count("'''")
+        if in_docstring or quotes:
+            if quotes % 2:
+                in_docstring = not in_docstring
+            continue
+        if stripped and not _COMMENT_LINE.match(stripped):
+            code.append(stripped)
+    return code
+
+
+def keeps_code(old: Sequence[str], new: Sequence[str]) -> bool:
+    """Whether ``new`` keeps the code lines of ``old`` (at least :data:`KEPT_CODE_SHARE` of
+    them, in order; a comment added at the end of a line is fine): the sanity check of a task
+    that documents code without changing it."""
+    wanted = _code_lines(old)
+    if not wanted:
+        return True
+    have = [line.strip() for line in new]
+    kept = 0
+    position = 0
+    for line in wanted:
+        for index in range(position, len(have)):
+            if have[index] == line or have[index].startswith(line + " "):
+                kept += 1
+                position = index + 1
+                break
+    return kept >= KEPT_CODE_SHARE * len(wanted)

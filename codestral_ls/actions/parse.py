@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .prompts import language_aliases
 
-__all__ = ["CodeBlock", "code_blocks", "pick_block"]
+__all__ = ["CodeBlock", "code_blocks", "is_cut", "pick_block"]
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 
@@ -80,6 +80,12 @@ def code_blocks(answer: str) -> list[CodeBlock]:
             index += 1
         blocks.append(CodeBlock(language, "\n".join(body), closed))
     return blocks
+
+
+def is_cut(answer: str) -> bool:
+    """Whether ``answer`` stops inside a code block (its fence never closed): the model was cut
+    off, and the code it was writing is incomplete."""
+    return any(not block.closed for block in code_blocks(answer))
 
 
 def _normalized(text: str) -> list[str]:

@@ -18,6 +18,7 @@ from ..mistral.requests import ChatMessage
 __all__ = [
     "ACTIONS",
     "CHAT_MAX_TOKENS",
+    "CHAT_RETRY_MAX_TOKENS",
     "CHAT_TEMPERATURE",
     "CUSTOM_EDIT",
     "ActionSpec",
@@ -42,6 +43,8 @@ __all__ = [
 
 #: Most tokens the chat model may generate for one action.
 CHAT_MAX_TOKENS = 2048
+#: The larger budget of the one retry after an answer was cut at ``CHAT_MAX_TOKENS``.
+CHAT_RETRY_MAX_TOKENS = 2 * CHAT_MAX_TOKENS
 #: Sampling temperature of code actions: low, so rewrites stay close to the code.
 CHAT_TEMPERATURE = 0.2
 #: Lines of context sent around the selection (before, after) and their character budgets.
@@ -63,6 +66,9 @@ class ActionSpec:
     task: str
     #: Whether the answer replaces the covered lines (else it is new code or prose).
     rewrites: bool = True
+    #: Whether the task keeps the code as it is (documenting it): an answer that drops code
+    #: lines is then wrong and refused.
+    keeps_code: bool = False
 
 
 ACTIONS: dict[str, ActionSpec] = {
@@ -82,6 +88,7 @@ ACTIONS: dict[str, ActionSpec] = {
             "Document the selected code: add docstrings (or the language's documentation "
             "comments) to the functions, classes and modules it defines, and short comments "
             "where the code is not obvious. Do not change the code itself.",
+            keeps_code=True,
         ),
         ActionSpec(
             "simplify",

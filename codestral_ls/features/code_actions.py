@@ -39,6 +39,7 @@ from pygls.uris import to_fs_path
 from ..actions import (
     ACTIONS,
     CHAT_MAX_TOKENS,
+    CHAT_RETRY_MAX_TOKENS,
     CHAT_TEMPERATURE,
     CUSTOM_EDIT,
     ActionSpec,
@@ -50,6 +51,8 @@ from ..actions import (
     companion_test_file,
     detect_eol,
     fit_answer,
+    is_cut,
+    keeps_code,
     kind_matches,
     line_hunks,
     pick_block,
@@ -91,6 +94,15 @@ PROGRESS_CREATE_TIMEOUT = 5.0
 STALE_MESSAGE = (
     "codestral-ls: the document changed since this code action was offered, so its edit was "
     "not applied. Run the action again."
+)
+CUT_MESSAGE = (
+    "codestral-ls: Codestral's answer was cut off before its end (its length limit, or a code "
+    "block that never closed), so it was not applied; nothing was changed. Select less code "
+    "and run the action again."
+)
+DROPPED_CODE_MESSAGE = (
+    "codestral-ls: Codestral's answer leaves out lines of the code it was asked to document, "
+    "so it was not applied; nothing was changed."
 )
 NO_KEY_MESSAGE = (
     "codestral-ls: no API key, so code actions cannot ask Codestral. Set CODESTRAL_API_KEY "
@@ -481,23 +493,33 @@ class CodeActions:
             tests=destination[0] if destination else None,
         )
         model = settings.chatModel
-        chat = ChatRequest(
-            model=model,
-            messages=build_messages(request.spec, prompt),
-            max_tokens=CHAT_MAX_TOKENS,
-            temperature=CHAT_TEMPERATURE,
-            stream=True,
-        )
-        try:
-            answer = await self._stream(chat, request.spec.title)
-        except ActionCancelled:
-            return Outcome(message="Cancelled.")
-        except MistralError as error:
-            logger.info("code action %s failed: %s", request.spec.id, error.message)
-            return self._upstream_failure(error, model)
+        messages = build_messages(request.spec, prompt)
+        # An answer cut at the length limit is asked again once with a larger budget; an answer
+        # that is still cut (or whose code block never closes) is never applied.
+        for max_tokens in (CHAT_MAX_TOKENS, CHAT_RETRY_MAX_TOKENS):
+            chat = ChatRequest(
+                model=model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=CHAT_TEMPERATURE,
+                stream=True,
+            )
+            try:
+                answer, finish_reason = await self._stream(chat, request.spec.title)
+            except ActionCancelled:
+                return Outcome(message="Cancelled.")
+            except MistralError as error:
+                logger.info("code action %s failed: %s", request.spec.id, error.message)
+                return self._upstream_failure(error, model)
+            if finish_reason != "length" or request.spec.id == "explain":
+                break
+            logger.info("the answer to %s was cut at %d tokens", request.spec.id, max_tokens)
+        cut = finish_reason == "length" or is_cut(answer)
 
         if ls.documents.get(request.uri) is not document or document.version != version:
             return self._fail("stale", STALE_MESSAGE)
+        if cut and request.spec.id != "explain":
+            return self._fail("cut", CUT_MESSAGE)
         if request.spec.id == "explain":
             # The explanation is written to a file: secrets stay out of it.
             answer = unmask_secrets(answer, [REDACTED] * len(secrets))
@@ -507,7 +529,7 @@ class CodeActions:
         if request.spec.id == "tests":
             assert destination is not None
             return self._tests_edit(document, region, old, answer, destination, hidden)
-        return self._rewrite_edit(document, region, old, answer, hidden)
+        return self._rewrite_edit(document, region, old, answer, hidden, request.spec)
 
     def _overwrites_secret(
         self, new: Sequence[str], old: Sequence[str], hidden: bool
@@ -545,8 +567,9 @@ class CodeActions:
 
     # ------------------------------------------------------------------ streaming + progress
 
-    async def _stream(self, chat: ChatRequest, title: str) -> str:
-        """The model's whole answer, streamed, with cancellable ``$/progress`` when possible.
+    async def _stream(self, chat: ChatRequest, title: str) -> tuple[str, str | None]:
+        """The model's whole answer and its ``finish_reason``, streamed, with cancellable
+        ``$/progress`` when possible.
 
         Cancelling the progress (``window/workDoneProgress/cancel``) closes the HTTP stream and
         raises :class:`ActionCancelled`; cancelling the request itself (``$/cancelRequest``)
@@ -555,10 +578,11 @@ class CodeActions:
         ls = self.ls
         token = await self._begin_progress(title, f"Asking {chat.model}…")
         parts: list[str] = []
+        finish: list[str] = []
 
         async def collect() -> None:
             lines = 0
-            async with aclosing(ls.mistral.chat_stream(chat)) as pieces:
+            async with aclosing(ls.mistral.chat_stream(chat, on_finish=finish.append)) as pieces:
                 async for piece in pieces:
                     parts.append(piece)
                     if token is not None and "\n" in piece:
@@ -600,7 +624,7 @@ class CodeActions:
             if token is not None:
                 ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=outcome))
                 ls.work_done_progress.tokens.pop(token, None)
-        return "".join(parts)
+        return "".join(parts), (finish[-1] if finish else None)
 
     async def _begin_progress(self, title: str, message: str) -> str | None:
         if not self.shows_progress():
@@ -650,7 +674,13 @@ class CodeActions:
         return types.WorkspaceEdit(changes={document.uri: list(edits)})
 
     def _rewrite_edit(
-        self, document: Document, region: Region, old: list[str], answer: str, hidden: bool
+        self,
+        document: Document,
+        region: Region,
+        old: list[str],
+        answer: str,
+        hidden: bool,
+        spec: ActionSpec,
     ) -> Outcome:
         code = pick_block(answer, document.language_id, "\n".join(old))
         new = fit_answer(code, old) if code is not None else []
@@ -658,6 +688,8 @@ class CodeActions:
             return self._fail(
                 "empty", "codestral-ls: Codestral's answer held no code block; nothing was changed."
             )
+        if spec.keeps_code and not keeps_code(old, new):
+            return self._fail("dropped-code", DROPPED_CODE_MESSAGE)
         if (refused := self._overwrites_secret(new, old, hidden)) is not None:
             return refused
         eol = detect_eol(document.lines, region.first)

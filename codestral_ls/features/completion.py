@@ -26,7 +26,10 @@ def register(ls: CodestralLanguageServer) -> None:
     async def inline_completion(
         ls: CodestralLanguageServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
-        found = await suggest(ls, params.text_document.uri, params.position)
+        # Asked for explicitly (Alt+\ in VS Code, the Neovim plugin's "request now" key): no
+        # debounce, and never a cached empty answer.
+        explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        found = await suggest(ls, params.text_document.uri, params.position, explicit=explicit)
         if found is None:
             return None
         document, cursor, suggestion = found
@@ -88,7 +91,7 @@ def _completion_item_capabilities(
 
 
 async def suggest(
-    ls: CodestralLanguageServer, uri: str, position: types.Position
+    ls: CodestralLanguageServer, uri: str, position: types.Position, *, explicit: bool = False
 ) -> tuple[Document, Cursor, Suggestion] | None:
     """Run the engine for a request; unknown documents and impossible positions give None."""
     await ls.wait_for_settings()
@@ -101,7 +104,7 @@ async def suggest(
     except PositionError as error:
         logger.info("%s", error)
         return None
-    suggestion = await ls.engine.complete(document, cursor)
+    suggestion = await ls.engine.complete(document, cursor, explicit=explicit)
     if suggestion is None:
         return None
     return document, cursor, suggestion
@@ -110,12 +113,14 @@ async def suggest(
 def inline_items(
     document: Document, cursor: Cursor, suggestion: Suggestion
 ) -> types.InlineCompletionList:
+    """The ghost text at ``cursor``; text typed there meanwhile is covered by its range."""
     position = document.position(cursor)
+    end = document.position(Cursor(cursor.line, cursor.column + len(suggestion.typed)))
     return types.InlineCompletionList(
         items=[
             types.InlineCompletionItem(
                 insert_text=suggestion.text,
-                range=types.Range(start=position, end=position),
+                range=types.Range(start=position, end=end),
             )
         ]
     )
@@ -137,9 +142,10 @@ def completion_item(
     not ``nt(x)``): clients that insert the label instead of the edit (some completion-at-point
     front ends) then still produce the right line.
 
-    The edit is a plain ``TextEdit`` ending at the cursor, never an ``InsertReplaceEdit``: the
-    suggestion already leaves out what follows the cursor, so there is nothing to replace, and
-    every client understands a ``TextEdit`` whatever its ``insertReplaceSupport``.
+    The edit is a plain ``TextEdit`` ending at the cursor (past what was typed while the answer
+    was computed), never an ``InsertReplaceEdit``: the suggestion already leaves out what
+    follows the cursor, so there is nothing more to replace, and every client understands a
+    ``TextEdit`` whatever its ``insertReplaceSupport``.
 
     The text of a multi-line suggestion is already indented for where it goes; with ``as_is``
     (the client supports ``insertTextMode``) the item asks the client not to indent it again.
@@ -149,7 +155,7 @@ def completion_item(
     word = _WORD_TAIL.search(suggestion.line_before)
     typed = word.group(0) if word else ""
     start = document.position(Cursor(cursor.line, cursor.column - len(typed)))
-    end = document.position(cursor)
+    end = document.position(Cursor(cursor.line, cursor.column + len(suggestion.typed)))
     new_text = typed + suggestion.text
     multi_line = "\n" in suggestion.text
     return types.CompletionItem(

@@ -54,11 +54,14 @@ def register(ls: CodestralLanguageServer) -> None:
 
     @ls.feature(types.SHUTDOWN)
     async def on_shutdown(ls: CodestralLanguageServer, params: Any) -> None:
+        ls.shutdown_requested = True
         await ls.close()
 
     @ls.feature(types.EXIT)
     def on_exit(ls: CodestralLanguageServer, params: Any) -> None:
-        # A client may exit without shutdown, or while start-up work is still running.
+        # A client may exit without shutdown, or while start-up work is still running.  The
+        # specification says the process then exits with code 1 (0 after shutdown).
+        ls.exit_code = 0 if ls.shutdown_requested else 1
         ls.stop_work()
 
 

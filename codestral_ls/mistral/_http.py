@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from http import HTTPStatus
@@ -209,6 +210,19 @@ async def sse_data(lines: ResponseLines) -> AsyncGenerator[str, None]:
 # Base class
 
 
+#: UTF-16 surrogates: a lone one (a UTF-16 client may send half a pair) cannot be encoded.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_body(body: Any) -> bytes:
+    """``body`` as UTF-8 JSON, as httpx would send it, except that text which cannot be
+    encoded (a lone surrogate in a document) becomes U+FFFD instead of failing the request."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return text.encode("utf-8")
+
+
 def sampling_fields(req: FimRequest, *, max_tokens: str) -> dict[str, Any]:
     """The sampling settings of ``req`` as self-hosted servers name them (``seed``, and the
     token limit under ``max_tokens``: ``max_tokens``, ``n_predict`` or ``num_predict``)."""
@@ -357,8 +371,10 @@ class HttpBackend:
 
     # ------------------------------------------------------------------ errors
 
-    def _headers(self, api_key: str | None, accept: str) -> dict[str, str]:
+    def _headers(self, api_key: str | None, accept: str, has_body: bool = False) -> dict[str, str]:
         headers = {"Accept": accept}
+        if has_body:
+            headers["Content-Type"] = "application/json"
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
@@ -473,8 +489,8 @@ class HttpBackend:
             response = await self._http.request(
                 method,
                 endpoint + path,
-                json=body,
-                headers=self._headers(api_key, "application/json"),
+                content=json_body(body) if body is not None else None,
+                headers=self._headers(api_key, "application/json", body is not None),
                 timeout=self._timeout,
             )
             if not response.is_success:
@@ -497,8 +513,8 @@ class HttpBackend:
             async with self._http.stream(
                 "POST",
                 endpoint + path,
-                json=body,
-                headers=self._headers(api_key, accept),
+                content=json_body(body),
+                headers=self._headers(api_key, accept, True),
                 timeout=self._timeout,
             ) as response:
                 if not response.is_success:

@@ -13,7 +13,7 @@ server sees the disconnect and stops generating.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -143,12 +143,34 @@ class MistralClient(HttpBackend):
         payload, host, status = await self._request_json("POST", CHAT_PATH, body, req.model)
         return self._completion(payload, host, status)
 
-    async def chat_stream(self, req: ChatRequest) -> AsyncGenerator[str, None]:
+    async def chat_stream(
+        self, req: ChatRequest, *, on_finish: Callable[[str], None] | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer piece by piece; ``on_finish`` receives the ``finish_reason``
+        (``"length"``: the answer was cut at ``max_tokens``)."""
         body = req.to_body()
         body["stream"] = True
-        async with aclosing(self._stream_text(CHAT_PATH, body, req.model)) as pieces:
-            async for piece in pieces:
-                yield piece
+
+        def piece(data: str, host: str, status: int) -> str:
+            event = stream_event(data, host, status, is_error=is_error_payload)
+            choice = first_choice(event)
+            if choice is None:
+                return ""
+            reason = choice.get("finish_reason")
+            if on_finish is not None and isinstance(reason, str):
+                on_finish(reason)
+            delta = choice.get("delta")
+            return content_text(delta.get("content")) if isinstance(delta, dict) else ""
+
+        def whole(payload: Any, host: str, status: int) -> str:
+            completion = self._completion(payload, host, status)
+            if on_finish is not None and completion.finish_reason:
+                on_finish(completion.finish_reason)
+            return completion.text
+
+        async with aclosing(self._sse_pieces(CHAT_PATH, body, req.model, piece, whole)) as pieces:
+            async for text in pieces:
+                yield text
 
     async def list_models(self) -> list[dict[str, Any]]:
         """Raw model cards from ``GET /v1/models``."""

@@ -79,7 +79,8 @@ class AuthenticationError(MistralError):
 class BadRequestError(MistralError):
     """The request was refused as invalid (HTTP 400/404/422, other 4xx).
 
-    ``detail`` is the server's own explanation, ``model`` the model the request asked for.
+    ``detail`` is the server's own explanation, ``model`` the model the request asked for,
+    ``error_type`` and ``code`` the ``type`` and ``code`` fields of a JSON error body.
     """
 
     def __init__(
@@ -89,21 +90,42 @@ class BadRequestError(MistralError):
         status: int | None = None,
         model: str | None = None,
         detail: str = "",
+        error_type: str | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message, status=status)
         self.model = model
         self.detail = detail
+        self.error_type = error_type
+        self.code = code
 
     @property
     def is_unknown_model(self) -> bool:
-        """True when the error most likely means the requested model does not exist here."""
-        if self.status == 404:
+        """True only for the documented "no such model" answers (see ``_UNKNOWN_MODEL``).
+
+        Any other refusal - even one whose message names the model, such as a prompt too long
+        for it - is not: it must not pause completions.
+        """
+        if self.status not in (400, 404):
+            return False
+        if self.code in _UNKNOWN_MODEL_CODES or self.error_type in _UNKNOWN_MODEL_CODES:
             return True
-        text = (self.detail or self.message).lower()
-        if "invalid model" in text or "not found" in text:
-            return True
-        model = self.model
-        return model is not None and model != "" and model.lower() in text
+        return any(pattern.search(self.detail) for pattern in _UNKNOWN_MODEL)
+
+
+#: ``type`` or ``code`` of a JSON error body meaning "no such model": Mistral's 400
+#: ``{"type": "invalid_model", "code": "1500"}``, OpenAI's 404 ``model_not_found``, Azure's
+#: ``DeploymentNotFound``.
+_UNKNOWN_MODEL_CODES = frozenset({"invalid_model", "1500", "model_not_found", "DeploymentNotFound"})
+_NAME = r"""\s+[`'"]?[^\s`'"]+[`'"]?\s+"""
+#: The messages of those answers: Mistral's ``Invalid model: x``, Ollama's 404
+#: ``model "x" not found, try pulling it first``, OpenAI's and vLLM's 404
+#: ``The model `x` does not exist``.
+_UNKNOWN_MODEL = (
+    re.compile(r"^invalid model\b", re.IGNORECASE),
+    re.compile(rf"^model{_NAME}(?:is\s+)?not found\b", re.IGNORECASE),
+    re.compile(rf"^(?:the\s+)?model{_NAME}does not exist\b", re.IGNORECASE),
+)
 
 
 class RateLimitedError(MistralError):
@@ -324,6 +346,23 @@ def _format_seconds(seconds: float) -> str:
     return f"{round(seconds)} s"
 
 
+def _error_kind(body: bytes | str | None) -> tuple[str | None, str | None]:
+    """The ``type`` and ``code`` of a JSON error body (top level or under ``error``)."""
+    try:
+        parsed = json.loads(body or b"")
+    except (ValueError, TypeError):
+        return None, None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        parsed = parsed["error"]
+    if not isinstance(parsed, dict):
+        return None, None
+
+    def text(value: Any) -> str | None:
+        return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+    return text(parsed.get("type")), text(parsed.get("code"))
+
+
 def error_from_response(
     status: int,
     headers: Mapping[str, str],
@@ -372,7 +411,10 @@ def error_from_response(
     if 400 <= status < 500:
         about = f" for model {model!r}" if model else ""
         message = f"{host} rejected the request{about} ({status_line}): {detail}"
-        return BadRequestError(message, status=status, model=model, detail=detail)
+        error_type, code = _error_kind(body)
+        return BadRequestError(
+            message, status=status, model=model, detail=detail, error_type=error_type, code=code
+        )
 
     if 500 <= status < 600:
         return ServerError(f"{host} failed to answer ({status_line}): {detail}", status=status)

@@ -81,10 +81,12 @@ async def test_rejected_key_pauses_tells_once_and_a_new_key_resumes(
     assert len(fake.fim_requests()) == 1  # paused after the rejection: no hammering
     [message] = session.messages
     assert "rejected" in message and "test-key" not in message
-    # a temperature change is not a fix: still paused
+    # any settings change resumes: one request goes out, is rejected again and pauses again,
+    # without a second message (the episode goes on: the key did not change)
     reconfigure(session, {"temperature": 0.1})
     assert await typist.ask("4") is None
-    assert len(fake.fim_requests()) == 1
+    assert await typist.ask("5") is None
+    assert len(fake.fim_requests()) == 2
     # a new key is: the next request goes out (the queued failures are gone first)
     fake.reset()
     reconfigure(session, {"apiKey": "another-key-7c1e"})
