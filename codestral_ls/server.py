@@ -65,6 +65,23 @@ class AnsweredError(Exception):
     """A message that could not be read and was already answered with a JSON-RPC error."""
 
 
+#: Standard client notifications the server has no use for.  pygls warns about each one it
+#: has no handler for ("Ignoring notification for unknown method"), and clients send some
+#: even when the server did not ask (eglot sends didSave on every save).
+QUIET_NOTIFICATIONS = frozenset(
+    {
+        types.TEXT_DOCUMENT_DID_SAVE,
+        types.TEXT_DOCUMENT_WILL_SAVE,
+        types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        types.WORKSPACE_DID_CREATE_FILES,
+        types.WORKSPACE_DID_RENAME_FILES,
+        types.WORKSPACE_DID_DELETE_FILES,
+        types.NOTEBOOK_DOCUMENT_DID_SAVE,
+        types.PROGRESS,
+    }
+)
+
+
 class CodestralProtocol(LanguageServerProtocol):
     """pygls' protocol with document sync going to the server's own line-based store.
 
@@ -104,6 +121,23 @@ class CodestralProtocol(LanguageServerProtocol):
             self._send_response(msg_id, error=error.to_response_error())
             return
         super()._send_handler_result(future, msg_id=msg_id)
+
+    def _handle_notification(self, method_name: str, params: Any) -> None:
+        """Standard notifications nobody handles, and any ``$/`` one (which the protocol lets
+        a server ignore), are dropped quietly instead of with a warning."""
+        if (
+            method_name in QUIET_NOTIFICATIONS or method_name.startswith("$/")
+        ) and not self._handles(method_name):
+            logger.debug("ignored %s", method_name)
+            return
+        super()._handle_notification(method_name, params)
+
+    def _handles(self, method_name: str) -> bool:
+        return (
+            method_name == types.CANCEL_REQUEST
+            or method_name in self.fm.features
+            or (method_name in self.fm.builtin_features)
+        )
 
     # Plain methods, not generators like pygls' own: pygls keeps a future for every generator
     # or async notification handler and never drops it, one per keystroke for didChange.
@@ -186,10 +220,10 @@ class CodestralLanguageServer(LanguageServer):
         self.context = ContextGatherer()
         self.engine.context_provider = self.gather_context
         #: Sends ``codestral/status`` when the state or the model changes.
-        self.status: StatusReporter = StatusReporter(
-            lambda payload: self.protocol.notify(STATUS_NOTIFICATION, payload),
-            lambda: self.settings.model,
-        )
+        self.status: StatusReporter = StatusReporter(self._send_status, lambda: self.settings.model)
+        #: Whether the client asked for ``codestral/status`` (set in ``initialize``).
+        self.wants_status = False
+        self._status_logged: str | None = None
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -509,6 +543,29 @@ class CodestralLanguageServer(LanguageServer):
     def _log_message(self, kind: types.MessageType, message: str) -> None:
         if not self.closing:
             self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def _send_status(self, payload: dict[str, Any]) -> None:
+        """Deliver a status: ``codestral/status`` to clients that opted in
+        (:func:`codestral_ls.status.opted_in`), a ``window/logMessage`` line to the others.
+
+        Other clients never see a method they do not know (lsp-mode pops up "Unknown
+        notification" for each).  Their log line skips ``working``, which comes and goes with
+        every request, and repeats of the state and model last logged.
+        """
+        if self.wants_status:
+            self.protocol.notify(STATUS_NOTIFICATION, payload)
+            return
+        state = payload.get("state")
+        key = f"{state} {payload.get('model')}"
+        if state == "working" or key == self._status_logged or self.closing:
+            return
+        self._status_logged = key
+        self.window_log_message(
+            types.LogMessageParams(
+                type=types.MessageType.Log,
+                message=f"codestral: {state} ({payload.get('model')}): {payload.get('message')}",
+            )
+        )
 
     def _show_message(self, kind: types.MessageType, message: str) -> None:
         if not self.closing:

@@ -8,6 +8,7 @@ follows the server without a message per keystroke.  The payload (see docs/proto
     {"state": "ready", "model": "codestral-latest", "message": "Codestral ready (...)"}
 
 with ``uri`` and ``retryAfter`` (seconds, with ``rateLimited``) when the engine gives them.
+It goes only to clients that opted in (:func:`opted_in`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ Payload = dict[str, Any]
 
 #: States sent again when only their message changes (what went wrong, how long the pause).
 RESTATED = frozenset({"error", "rateLimited", "unauthorized"})
+
+
+def opted_in(experimental: Any) -> bool:
+    """Whether a client's ``experimental`` capabilities ask for ``codestral/status``:
+    ``{"codestral": {"statusNotification": true}}`` (docs/protocol.md).  Only such clients get
+    the notification; the others would not know the method."""
+    if not isinstance(experimental, Mapping):
+        return False
+    codestral = experimental.get("codestral")
+    return isinstance(codestral, Mapping) and codestral.get("statusNotification") is True
 
 
 class StatusReporter:

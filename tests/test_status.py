@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codestral_ls.status import STATES, StatusReporter
+import pytest
+
+from codestral_ls.status import STATES, StatusReporter, opted_in
 
 
 class Recorder:
@@ -136,3 +138,25 @@ def test_the_engine_may_name_the_model() -> None:
     assert recorder.sent[-1]["model"] == "my-python-model"
     assert status.update("working", "Asking codestral-latest", {})  # the model changed back
     assert recorder.sent[-1]["model"] == "codestral-latest"
+
+
+@pytest.mark.parametrize(
+    "experimental, expected",
+    [
+        ({"codestral": {"statusNotification": True}}, True),
+        ({"codestral": {"statusNotification": True, "other": 1}, "x": {}}, True),
+        ({"codestral": {"statusNotification": False}}, False),
+        ({"codestral": {"statusNotification": 1}}, False),
+        ({"codestral": {"statusNotification": "true"}}, False),
+        ({"codestral": True}, False),
+        ({"statusNotification": True}, False),
+        ({"serverStatusNotification": True}, False),
+        ({}, False),
+        (None, False),
+        ([], False),
+    ],
+)
+def test_only_the_documented_opt_in_asks_for_the_notification(
+    experimental: Any, expected: bool
+) -> None:
+    assert opted_in(experimental) is expected

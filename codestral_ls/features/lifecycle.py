@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..settings import SECTION
+from ..status import opted_in
 
 if TYPE_CHECKING:
     from ..server import CodestralLanguageServer
@@ -26,6 +27,7 @@ def register(ls: CodestralLanguageServer) -> None:
         ls.log_to_client()
         ls.identify_client(params)
         ls.documents.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        ls.wants_status = opted_in(params.capabilities.experimental)
         ls.update_settings(initialization_options=params.initialization_options or {})
         if supports_configuration(ls):
             ls.settings_ready.clear()  # until the pull after ``initialized``

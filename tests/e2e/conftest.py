@@ -2,7 +2,9 @@
 
 Every test using ``start`` runs twice: with VS Code's client capabilities (UTF-16 positions,
 inline completion as vscode-languageclient 10 advertises it) and with Neovim 0.11's (UTF-8
-positions, no inline completion, so completion items).
+positions, no inline completion, so completion items).  Both carry the ``codestral/status``
+opt-in (``experimental.codestral.statusNotification``) that our VS Code extension and Neovim
+plugin send; tests/e2e/test_clients.py covers clients without it.
 """
 
 from __future__ import annotations
@@ -28,15 +30,23 @@ TEST_KEY = "test-key-5f0c2d"
 CLIENTS = ["visual-studio-code", "neovim"]
 
 
+#: What our own editor integrations add to their capabilities (docs/protocol.md).
+STATUS_OPT_IN = {"codestral": {"statusNotification": True}}
+
+
 def capabilities_for(client: str) -> types.ClientCapabilities:
-    """pytest-lsp's recorded capabilities; VS Code gains inline completion (LSP 3.18)."""
+    """pytest-lsp's recorded capabilities, with our integrations' ``codestral/status`` opt-in;
+    VS Code gains inline completion (LSP 3.18)."""
     if client == "neovim":
-        return client_capabilities("neovim@v0.11.0")
-    capabilities = client_capabilities("visual-studio-code")
-    assert capabilities.text_document is not None
-    capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
-        dynamic_registration=True
-    )
+        capabilities = client_capabilities("neovim@v0.11.0")
+    else:
+        capabilities = client_capabilities("visual-studio-code")
+        assert capabilities.text_document is not None
+        capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
+            dynamic_registration=True
+        )
+    experimental = capabilities.experimental if isinstance(capabilities.experimental, dict) else {}
+    capabilities.experimental = {**experimental, **STATUS_OPT_IN}
     return capabilities
 
 

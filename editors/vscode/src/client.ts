@@ -17,6 +17,7 @@ import {
   State,
 } from 'vscode-languageclient/node';
 
+import { StatusNotificationFeature } from './capabilities';
 import { type StoredKey, buildServerEnv, describeKey } from './credentials';
 import { DOCUMENT_SELECTOR, explainDocumentsFeature } from './explain';
 import { type StatusPayload, StatusNotification } from './protocol';
@@ -132,6 +133,8 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
       clientOptions,
     );
     this.client.registerFeature(explainDocumentsFeature);
+    // Ask for codestral/status: the server sends it only to clients that opt in.
+    this.client.registerFeature(new StatusNotificationFeature());
     this.client.onNotification(StatusNotification, (payload: StatusPayload) =>
       this.hooks.onStatus(payload),
     );
