@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def vscode_capabilities() -> types.ClientCapabilities:
-    """VS Code's capabilities as recorded by pytest-lsp, plus inline completion (LSP 3.18).
+    """VS Code's capabilities as recorded by pytest-lsp, plus inline completion (LSP 3.18) and
+    the ``codestral/status`` opt-in our extension sends.
 
     The recording is read from pytest-lsp's data files without importing pytest-lsp (which
     imports pytest); when it is not installed a hand-made equivalent is used.
@@ -63,6 +64,7 @@ def vscode_capabilities() -> types.ClientCapabilities:
     capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
         dynamic_registration=True
     )
+    capabilities.experimental = {"codestral": {"statusNotification": True}}
     return capabilities
 
 

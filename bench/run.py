@@ -731,10 +731,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
         if f"overhead_{label}" in results:
             figure = results[f"overhead_{label}"]["overhead_ms"][quantile]
             found.append(Target(f"overhead {quantile} @ {label}", figure, limit, "ms"))
-    for name in ("burst_vscode", "burst_neovim"):
+    # VS Code's default is the burst debounce (a keystroke after a pause asks at once, the
+    # burst's end asks again): at most 2 (issue 13).  Neovim keeps the fixed debounce: 1.
+    for name, limit, exact in (("burst_vscode", 2, False), ("burst_neovim", 1, True)):
         if name in results:
             figure = results[name]["upstream_requests"]
-            found.append(Target(f"{name}: upstream requests", figure, 1, "", exact=True))
+            found.append(Target(f"{name}: upstream requests", figure, limit, "", exact=exact))
     if "typing_through" in results:
         figure = results["typing_through"]["upstream_after_first"]
         found.append(Target("typing through: upstream after first", figure, 0, "", exact=True))

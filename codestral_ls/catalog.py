@@ -420,3 +420,26 @@ def catalog_ids(catalog: Catalog, limit: int = 12) -> list[str]:
     if len(catalog) > limit:
         ids.append(f"… {len(catalog) - limit} more")
     return ids
+
+
+def picker_titles(models: Iterable[ModelInfo]) -> dict[str, str]:
+    """Button titles for the model question, each mapped to its model id.
+
+    A model whose id is a file path (llama-server lists the GGUF path given to ``-m``) is
+    shown by its shortest alias, usually the file name; one with aliases shows them after
+    its id (``codestral-2508 (codestral-latest)``).  Titles stay unique: a clash falls back
+    to the full id.
+    """
+    titles: dict[str, str] = {}
+    for model in models:
+        if "/" in model.id or "\\" in model.id:
+            short = min(model.aliases, key=len, default=model.id)
+            title = short
+        elif model.aliases:
+            title = f"{model.id} ({', '.join(model.aliases)})"
+        else:
+            title = model.id
+        if title in titles:
+            title = model.id
+        titles.setdefault(title, model.id)
+    return titles

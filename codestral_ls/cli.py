@@ -1,4 +1,4 @@
-"""Command line: the language server (default), ``complete`` and ``doctor``.
+"""Command line: the language server (default), ``complete``, ``doctor`` and ``eval``.
 
 ``complete`` and ``doctor`` go through the same engine, settings, backend and HTTP client as the
 server, so what they print is what an editor would get (self-hosted backends included).
@@ -8,26 +8,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+import httpx
 from lsprotocol import types
 
 from . import __version__
-from .backends import Backend, create_backend
+from .backends import LOCAL_KINDS, Backend, create_backend, detect_backend, make_http_client
 from .backends.errors import BackendError
+from .backends.probe import EndpointProbe
+from .context import prompt_budget
 from .documents import Document
 from .engine import CompletionEngine
+from .evaluation import command as evaluation
 from .logs import configure_logging
 from .mistral import FimRequest
 from .notify import Notifier
-from .settings import Connection, Environment, Settings, parse_settings, resolve_connection
+from .settings import (
+    LOCAL_REQUEST_TIMEOUT_MS,
+    Connection,
+    Environment,
+    Settings,
+    parse_settings,
+    resolve_connection,
+)
+
+#: Prints one doctor line: (ok, what, message).
+Report = Callable[[bool, str, str], None]
 
 #: Largest file ``complete`` reads.
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -64,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check the key, the endpoint, the models and one FIM round trip"
     )
     doctor.add_argument("--settings", default="{}", help=settings_help)
+    evaluation.add_parser(commands)
     return parser
 
 
@@ -77,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_complete(args.location, args.settings, env))
     if args.command == "doctor":
         return asyncio.run(run_doctor(args.settings, env))
+    if args.command == "eval":
+        return evaluation.main(args, env)
     return serve(args.tcp)
 
 
@@ -133,13 +151,14 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
         print(problem, file=sys.stderr)
     messages: list[str] = []
     connection = resolve_connection(settings, env)
-    client = _backend(settings, connection)
-    engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
-    engine.configure(settings, connection)
+    http = make_http_client(timeout=settings.request_timeout)
     try:
+        client, settings = await _backend_for(http, settings, connection.endpoint, connection)
+        engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
+        engine.configure(settings, connection)
         suggestion = await engine.complete(document, cursor, debounce=False)
     finally:
-        await client.aclose()
+        await http.aclose()
     if messages:
         print(messages[-1], file=sys.stderr)
         return 1
@@ -161,7 +180,33 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
         failed = failed or not ok
         print(f"{'ok  ' if ok else 'FAIL'} {what:<9} {message}")
 
-    client = _backend(settings, connection)
+    if connection.problem:
+        report(False, "endpoint", connection.problem)
+        return 1
+    http = make_http_client(timeout=settings.request_timeout)
+    try:
+        kind = await doctor_backend(http, settings, connection.endpoint, report)
+        if kind != "mistral":
+            code = await doctor_local(http, kind, settings, connection, report)
+            return 1 if failed else code
+        client = create_backend(
+            kind,
+            endpoint=connection.endpoint,
+            api_key=connection.api_key,
+            timeout=settings.request_timeout,
+            http=http,
+        )
+        await _doctor_mistral(client, settings, connection, report)
+    finally:
+        await http.aclose()
+    return 1 if failed else 0
+
+
+async def _doctor_mistral(
+    client: Backend, settings: Settings, connection: Connection, report: Report
+) -> None:
+    """The checks for Mistral's API (or a gateway in front of it): key, models, one round
+    trip."""
     if connection.api_key:
         report(True, "key", f"from {connection.key_source}")
     elif not client.requires_key:
@@ -174,62 +219,143 @@ async def run_doctor(raw_settings: str, env: Environment) -> int:
             "MISTRAL_API_KEY (api.mistral.ai)",
         )
         report(False, "endpoint", f"{connection.endpoint} not checked without a key")
-        await client.aclose()
-        return 1
+        return
     try:
-        try:
-            cards = await client.list_models()
-        except BackendError as error:
-            report(False, "endpoint", f"{connection.endpoint}: {error.message}")
-            return 1
-        report(True, "endpoint", f"{connection.endpoint} answered {client.models_path}")
-        fim = [card for card in cards if _capability(card, "completion_fim")]
-        names = sorted({str(card.get("id")) for card in fim})
-        report(bool(names), "models", "FIM models: " + (", ".join(names) or "none"))
-        known = {str(card.get("id")) for card in fim} | {
-            str(alias) for card in fim for alias in card.get("aliases") or []
-        }
-        report(
+        cards = await client.list_models()
+    except BackendError as error:
+        report(False, "endpoint", f"{connection.endpoint}: {error.message}")
+        return
+    report(True, "endpoint", f"{connection.endpoint} answered {client.models_path}")
+    fim = [card for card in cards if _capability(card, "completion_fim")]
+    names = sorted({str(card.get("id")) for card in fim})
+    report(bool(names), "models", "FIM models: " + (", ".join(names) or "none"))
+    known = {str(card.get("id")) for card in fim} | {
+        str(alias) for card in fim for alias in card.get("aliases") or []
+    }
+    report(
+        settings.model in known,
+        "model",
+        f"{settings.model} "
+        + (
+            "is FIM-capable"
+            if settings.model in known
+            else "is not among this endpoint's FIM models"
+        ),
+    )
+    await _doctor_round_trip(client, settings, report)
+
+
+async def _doctor_round_trip(client: Backend, settings: Settings, report: Report) -> None:
+    """One small FIM request, streamed as the editor gets it."""
+    request = FimRequest(
+        model=settings.model,
+        prompt="def add(a: int, b: int) -> int:\n    return ",
+        suffix="\n",
+        max_tokens=16,
+        temperature=0.0,
+    )
+    started = time.perf_counter()
+    try:
+        async with aclosing(client.fim_stream(request)) as pieces:
+            text = "".join([piece async for piece in pieces])
+    except BackendError as error:
+        report(False, "fim", error.message)
+    else:
+        elapsed = (time.perf_counter() - started) * 1000
+        report(True, "fim", f"round trip {elapsed:.0f} ms: {text.strip()[:40]!r}")
+
+
+async def _backend_for(
+    http: httpx.AsyncClient, settings: Settings, endpoint: str, connection: Connection
+) -> tuple[Backend, Settings]:
+    """The backend the server would use (probing for ``auto``, as the server does), and the
+    settings with a local backend's default timeout and the server's context size."""
+    kind = settings.backend
+    probe = EndpointProbe(http, detect_backend)
+    if kind in ("auto", "openai") and not connection.problem:
+        detected = (await probe.detect(endpoint)).kind
+        kind = detected if kind == "auto" or detected == "llamacpp" else kind
+    if kind == "auto":
+        kind = detect_backend(endpoint)
+    if kind in LOCAL_KINDS and settings.requestTimeoutMs == Settings().requestTimeoutMs:
+        settings = dataclasses.replace(settings, requestTimeoutMs=LOCAL_REQUEST_TIMEOUT_MS)
+    backend = create_backend(
+        kind,
+        endpoint=endpoint,
+        api_key=connection.api_key,
+        timeout=settings.request_timeout,
+        http=http,
+    )
+    if kind in ("llamacpp", "ollama") and not connection.problem:
+        size = await probe.read_context_size(kind, endpoint, settings.model)
+        if size:
+            prefix, suffix = prompt_budget(settings, size)
+            settings = dataclasses.replace(settings, prefixChars=prefix, suffixChars=suffix)
+    return backend, settings
+
+
+async def doctor_backend(
+    http: httpx.AsyncClient, settings: Settings, endpoint: str, report: Report
+) -> str:
+    """Print which backend serves ``endpoint`` and why; returns its kind."""
+    if settings.backend not in ("auto", "openai"):
+        report(True, "backend", f"{settings.backend} (the 'backend' setting)")
+        return settings.backend
+    detection = await EndpointProbe(http, detect_backend).detect(endpoint)
+    if settings.backend == "openai" and detection.kind != "llamacpp":
+        report(True, "backend", "openai (the 'backend' setting)")
+        return "openai"
+    report(True, "backend", f"{detection.kind}: {detection.reason}")
+    return detection.kind
+
+
+async def doctor_local(
+    http: httpx.AsyncClient, kind: str, settings: Settings, connection: Connection, report: Report
+) -> int:
+    """The checks for a self-hosted server (no key needed): models, context, one round trip."""
+    endpoint = connection.endpoint
+    timeout = max(settings.request_timeout, LOCAL_REQUEST_TIMEOUT_MS / 1000)
+    backend = create_backend(
+        kind, endpoint=endpoint, api_key=connection.api_key, timeout=timeout, http=http
+    )
+    failed = False
+
+    def check(ok: bool, what: str, message: str) -> None:
+        nonlocal failed
+        failed = failed or not ok
+        report(ok, what, message)
+
+    if connection.api_key:
+        check(True, "key", f"from {connection.key_source}")
+    else:
+        check(True, "key", f"none needed by the {backend.kind} backend")
+    try:
+        cards = await backend.list_models()
+    except BackendError as error:
+        check(False, "endpoint", f"{endpoint}: {error.message}")
+        return 1
+    check(True, "endpoint", f"{endpoint} answered {backend.models_path}")
+    names = sorted(str(card.get("id")) for card in cards if _capability(card, "completion_fim"))
+    check(bool(names), "models", "FIM models: " + (", ".join(names) or "none"))
+    known = {str(card.get("id")) for card in cards} | {
+        str(alias) for card in cards for alias in card.get("aliases") or []
+    }
+    if kind == "llamacpp" and names:
+        check(True, "model", f"llama-server serves its model whatever the name ({names[0]})")
+    else:
+        check(
             settings.model in known,
             "model",
             f"{settings.model} "
-            + (
-                "is FIM-capable"
-                if settings.model in known
-                else "is not among this endpoint's FIM models"
-            ),
+            + ("is listed" if settings.model in known else "is not among this server's models"),
         )
-        request = FimRequest(
-            model=settings.model,
-            prompt="def add(a: int, b: int) -> int:\n    return ",
-            suffix="\n",
-            max_tokens=16,
-            temperature=0.0,
-        )
-        started = time.perf_counter()
-        try:
-            async with aclosing(client.fim_stream(request)) as pieces:
-                text = "".join([piece async for piece in pieces])
-        except BackendError as error:
-            report(False, "fim", error.message)
-        else:
-            elapsed = (time.perf_counter() - started) * 1000
-            report(True, "fim", f"round trip {elapsed:.0f} ms: {text.strip()[:40]!r}")
-    finally:
-        await client.aclose()
+    probe = EndpointProbe(http, detect_backend)
+    if kind in ("llamacpp", "ollama"):
+        size = await probe.read_context_size(kind, endpoint, settings.model)
+        source = probe.context_source(endpoint, settings.model)
+        check(bool(size), "context", f"{size} tokens ({source})" if size else "unknown")
+    await _doctor_round_trip(backend, settings, check)
     return 1 if failed else 0
-
-
-def _backend(settings: Settings, connection: Connection) -> Backend:
-    """The backend the settings name (``auto``: guessed from the endpoint), with its own
-    HTTP client."""
-    return create_backend(
-        settings.backend,
-        endpoint=connection.endpoint,
-        api_key=connection.api_key,
-        timeout=settings.request_timeout,
-        http=None,
-    )
 
 
 def _capability(card: Any, name: str) -> bool:

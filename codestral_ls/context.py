@@ -13,6 +13,7 @@ from .documents import Cursor, Document, line_content
 from .mistral import FimRequest
 from .privacy import redact_around_cursor
 from .settings import Settings
+from .snippets import FILE_MARKER, ContextFile
 
 #: Most tokens asked for when the completion should stay on the cursor's line.
 SINGLE_LINE_MAX_TOKENS = 64
@@ -99,6 +100,20 @@ def extract_context(
     )
 
 
+#: Stop sequence added when other files are laid out in front of the prompt: the model would
+#: start another file block.
+FILE_STOP = "\n" + FILE_MARKER
+
+
+def context_room(context: FimContext, settings: Settings, context_length: int | None) -> int | None:
+    """Characters the model's window leaves after this prefix, suffix and ``maxTokens``
+    (None when the window is unknown)."""
+    if not context_length:
+        return None
+    room = max(0, context_length - settings.maxTokens - CONTEXT_RESERVE_TOKENS)
+    return max(0, int(room * CHARS_PER_TOKEN) - len(context.prefix) - len(context.suffix))
+
+
 def request_profile(settings: Settings, budget: tuple[int, int]) -> tuple[object, ...]:
     """Every setting that shapes the body :func:`build_fim_request` sends, besides the text
     (``budget`` is the prefix and suffix budget of :func:`prompt_budget`).
@@ -119,10 +134,20 @@ def request_profile(settings: Settings, budget: tuple[int, int]) -> tuple[object
 
 
 def build_fim_request(
-    context: FimContext, settings: Settings, *, stream: bool = False
+    context: FimContext,
+    settings: Settings,
+    *,
+    stream: bool = False,
+    context_files: tuple[ContextFile, ...] = (),
+    path: str | None = None,
 ) -> FimRequest:
-    """The FIM request for ``context``: single-line requests stop at the end of the line."""
+    """The FIM request for ``context``: single-line requests stop at the end of the line.
+
+    ``context_files`` (already redacted) go in front of the prompt under ``path``.
+    """
     stop = list(settings.stop)
+    if context_files and FILE_STOP not in stop:
+        stop.append(FILE_STOP)
     max_tokens = settings.maxTokens
     if context.single_line:
         max_tokens = min(max_tokens, SINGLE_LINE_MAX_TOKENS)
@@ -139,4 +164,6 @@ def build_fim_request(
         temperature=settings.temperature,
         stop=tuple(stop),
         stream=stream,
+        context_files=context_files,
+        path=path if context_files else None,
     )

@@ -317,6 +317,10 @@ class DocumentStore:
     def get(self, uri: str) -> Document | None:
         return self._documents.get(uri)
 
+    def all(self) -> list[Document]:
+        """The open documents."""
+        return list(self._documents.values())
+
     def open(self, item: types.TextDocumentItem) -> Document:
         document = Document(
             item.uri,

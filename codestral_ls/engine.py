@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import TTLCache
@@ -53,6 +53,7 @@ from .breaker import HALF_OPEN, Breaker, retry_delay
 from .context import (
     FimContext,
     build_fim_request,
+    context_room,
     extract_context,
     prompt_budget,
     request_profile,
@@ -60,9 +61,11 @@ from .context import (
 from .documents import Cursor, Document, line_content
 from .mistral import FimRequest
 from .notify import Notifier
-from .postprocess import block_body_indent, block_end_index, postprocess
+from .overflow import cap_budget, fitting_chars, overflow_of, shrink_request
+from .postprocess import block_body_indent, block_end_index, loop_start, postprocess
 from .privacy import is_excluded
 from .settings import Connection, Settings
+from .xcontext import GatheredContext
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,15 @@ ADAPTIVE_BOUNDS = (0.075, 0.6)
 ADAPTIVE_FACTOR = 1.5
 #: Gaps longer than this are pauses, not typing rhythm.
 TYPING_GAP_CEILING = 1.0
+#: Burst debounce (for clients that debounce and cancel themselves, such as VS Code): a
+#: keystroke this long (seconds) after the previous one starts a burst and asks at once...
+BURST_PAUSE = 0.4
+#: ...inside a burst, a request waits until the document has been quiet for this factor of
+#: the longest of the last few typing gaps (jitter must not let a request through), within
+#: these bounds (seconds).
+BURST_FACTOR = 1.5
+BURST_QUIET_BOUNDS = (0.075, 0.4)
+BURST_GAPS = 4
 #: Seconds a stream whose requests were all cancelled stays open, in case the next keystroke
 #: (VS Code cancels, then asks again) continues exactly what it is streaming.
 ORPHAN_GRACE = 0.1
@@ -97,6 +109,9 @@ NO_KEY_MESSAGE = (
 
 #: Receives state changes: (state, human message, extra fields such as ``retryAfter``).
 StateListener = Callable[[str, str, dict[str, Any]], None]
+#: Gives the cross-file context for a cursor: (document, cursor, settings, room in characters
+#: the model's window leaves, or None when unknown).
+ContextProvider = Callable[[Document, Cursor, Settings, int | None], GatheredContext]
 TextKey = str | tuple[int, int]
 
 
@@ -135,10 +150,12 @@ class View:
     rest: TextKey
     """Key of the cursor's line from the cursor on, with its line terminator."""
     below: TextKey
+    context: str = ""
+    """Key of the context files sent with the request (other files change the answer)."""
 
     @property
-    def key(self) -> tuple[Hashable, TextKey, str, TextKey, TextKey]:
-        return (self.model, self.above_key, self.line_before, self.rest, self.below)
+    def key(self) -> tuple[Hashable, TextKey, str, TextKey, TextKey, str]:
+        return (self.model, self.above_key, self.line_before, self.rest, self.below, self.context)
 
     @property
     def cacheable(self) -> bool:
@@ -179,10 +196,13 @@ class View:
             return None
         if not before.startswith(earlier.line_before):
             return None
-        return before[len(earlier.line_before) :]
+        typed = before[len(earlier.line_before) :]
+        if not typed and self.context != earlier.context:
+            return None  # the same spot, but other files changed what the model would see
+        return typed
 
 
-def view_at(document: Document, cursor: Cursor, model: Hashable) -> View:
+def view_at(document: Document, cursor: Cursor, model: Hashable, context: str = "") -> View:
     raw_line = document.lines[cursor.line]
     above = document.text_above(cursor.line)
     return View(
@@ -192,6 +212,7 @@ def view_at(document: Document, cursor: Cursor, model: Hashable) -> View:
         line_before=line_content(raw_line)[: cursor.column],
         rest=text_key(raw_line[cursor.column :]),
         below=text_key(document.text_below(cursor.line)),
+        context=context,
     )
 
 
@@ -201,6 +222,26 @@ class Entry:
 
     view: View
     text: str
+
+
+@dataclass
+class Trace:
+    """What happened to one :meth:`CompletionEngine.complete` call, for ``codestral-ls eval``.
+
+    The engine fills it in when a caller passes one; the editor path passes none.
+    """
+
+    request: FimRequest | None = None
+    """The request sent (None: answered without one, e.g. from the cache or while paused)."""
+    raw: str | None = None
+    """The streamed text before post-processing (as far as it was read)."""
+    error: BackendError | None = None
+    """The upstream failure, if the request failed."""
+    usage: dict[str, Any] | None = None
+    """Token counts the server reported for the stream, when it reported them before the
+    engine stopped reading."""
+    paused: bool = False
+    """No request went out: the breaker was open (rate limit, failures, rejected key)."""
 
 
 @dataclass
@@ -216,6 +257,7 @@ class Flight:
     probe: bool = False
     """Whether this request is the breaker's half-open probe."""
     orphan_timer: asyncio.TimerHandle | None = None
+    trace: Trace | None = None
 
 
 @dataclass
@@ -236,6 +278,17 @@ class _Rhythm:
 
     last: float = 0.0
     gap: float | None = None
+
+
+@dataclass
+class _Typing:
+    """When a document last changed, and the gaps between its changes (burst debounce)."""
+
+    last: float = 0.0
+    gap: float | None = None
+    """The gap before the last change (None after the first)."""
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=BURST_GAPS))
+    """The last gaps between keystrokes inside bursts."""
 
 
 class CompletionEngine:
@@ -265,6 +318,10 @@ class CompletionEngine:
         self._latest: dict[str, int] = {}
         self._flights: dict[str, Flight] = {}
         self._rhythm: dict[str, _Rhythm] = {}
+        self._typing: dict[str, _Typing] = {}
+        #: Debounce by typing bursts instead of ``debounceMs`` (set per client by the server
+        #: when the user did not choose a debounce; see :meth:`note_change`).
+        self.burst_debounce = False
         #: Per document, the future a debouncing request waits on; a newer request sets it.
         self._debouncing: dict[str, asyncio.Future[None]] = {}
         self._cache: TTLCache[tuple[Any, ...], Entry] = self._new_cache(self.settings)
@@ -273,8 +330,15 @@ class CompletionEngine:
         self._recent: dict[str, deque[Entry]] = {}
         #: The context length of a model, when the catalog knows it (for the prompt budget).
         self.context_length: Callable[[str], int | None] = lambda model: None
+        #: Characters of prompt and suffix that fit, by model@endpoint, learnt from a
+        #: refusal for the context size (see :mod:`codestral_ls.overflow`).
+        self.fitting: dict[str, int] = {}
         #: Told about every state change (see docs/protocol.md, ``codestral/status``).
         self.on_state: StateListener = lambda state, message, extra: None
+        #: Code from other files for a request (the server plugs the context layer in).
+        self.context_provider: ContextProvider = lambda document, cursor, settings, room: (
+            GatheredContext()
+        )
 
     # --- configuration -------------------------------------------------------------------
 
@@ -347,6 +411,7 @@ class CompletionEngine:
         self._latest.pop(uri, None)
         self._recent.pop(uri, None)
         self._rhythm.pop(uri, None)
+        self._typing.pop(uri, None)
         self.notifier.resolve(f"unsuitable:{uri}")
         waiting = self._debouncing.pop(uri, None)
         if waiting is not None and not waiting.done():
@@ -370,6 +435,7 @@ class CompletionEngine:
         *,
         debounce: bool = True,
         explicit: bool = False,
+        trace: Trace | None = None,
     ) -> Suggestion | None:
         """The suggestion at ``cursor``, or None when there is nothing to show.
 
@@ -377,7 +443,8 @@ class CompletionEngine:
         once, and never reaches the network if it was still waiting for the debounce.
         Upstream failures answer None and tell the user once.  An ``explicit`` request (the
         user asked for a suggestion) skips the debounce and is never answered by a cached
-        empty answer.
+        empty answer.  ``trace``, when given, is filled in with the request, the raw answer,
+        the failure and the usage (``codestral-ls eval``).
 
         ``document`` may change while the answer is computed: the answer is then returned only
         if the cursor's line and everything before the cursor are unchanged, or only grew by
@@ -391,7 +458,12 @@ class CompletionEngine:
                 return None
             start = view_at(document, cursor, None)
             suggestion = await self._complete(
-                document, cursor, start, debounce=debounce and not explicit, explicit=explicit
+                document,
+                cursor,
+                start,
+                debounce=debounce and not explicit,
+                explicit=explicit,
+                trace=trace,
             )
             if suggestion is None or (version is not None and document.version == version):
                 return suggestion
@@ -401,7 +473,14 @@ class CompletionEngine:
             return None
 
     async def _complete(
-        self, document: Document, cursor: Cursor, start: View, *, debounce: bool, explicit: bool
+        self,
+        document: Document,
+        cursor: Cursor,
+        start: View,
+        *,
+        debounce: bool,
+        explicit: bool,
+        trace: Trace | None = None,
     ) -> Suggestion | None:
         settings = self.settings.for_language(document.language_id)
         if not settings.enabled_for(document.language_id):
@@ -436,15 +515,25 @@ class CompletionEngine:
             return None
 
         uri = document.uri
-        budget = prompt_budget(settings, self.context_length(settings.model))
+        context_length = self.context_length(settings.model)
+        # What the server's context is known to hold (learnt from a context-size refusal).
+        fits = self.fitting.get(self._fit_key(settings.model))
+        budget = cap_budget(*prompt_budget(settings, context_length), fits)
+        context = extract_context(document, cursor, *budget)
+        room = context_room(context, settings, context_length)
+        if fits is not None:
+            left = max(0, fits - len(context.prefix) - len(context.suffix))
+            room = left if room is None else min(room, left)
+        gathered = self._gather(document, cursor, settings, room)
         # The same model name on two endpoints gives two answers, and every setting that goes
-        # into the request body changes the answer: all of them are part of the key.
+        # into the request body changes the answer, as do the other files sent with it: all of
+        # them are part of the key.
         profile = (
             self.client.kind,
             self.connection.endpoint,
             request_profile(settings, budget),
         )
-        view = dataclasses.replace(start, model=profile)
+        view = dataclasses.replace(start, model=profile, context=gathered.key)
         wait = self._debounce_for(uri, settings) if debounce else 0.0
         generation = self._latest.get(uri, 0) + 1
         self._latest[uri] = generation
@@ -479,17 +568,63 @@ class CompletionEngine:
                 self.stats.debounced += 1
                 logger.debug("superseded before reaching the network: %s", uri)
                 return None
-        context = extract_context(document, cursor, *budget)
-        request = build_fim_request(context, settings, stream=True)
+        # The document is the one ``context`` was cut from (a newer version returned above).
+        request = build_fim_request(
+            context,
+            settings,
+            stream=True,
+            context_files=gathered.files,
+            path=gathered.path,
+        )
         probe = self.breaker.state == HALF_OPEN
         if not self.breaker.allow():
+            if trace is not None:
+                trace.paused = True
             return None
-        flight = self._start(uri, view, context, request, settings)
+        flight = self._start(uri, view, context, request, settings, trace)
         flight.probe = probe
         return await self._join(uri, flight, "", view)
 
+    def _gather(
+        self, document: Document, cursor: Cursor, settings: Settings, room: int | None
+    ) -> GatheredContext:
+        """The cross-file context; a failing source costs the context, never the completion."""
+        try:
+            return self.context_provider(document, cursor, settings, room)
+        except Exception:
+            logger.exception("gathering context failed")
+            return GatheredContext()
+
+    def note_change(self, uri: str) -> None:
+        """A change of ``uri`` arrived (``didChange``): the clock of the burst debounce."""
+        now = self._clock()
+        typing = self._typing.setdefault(uri, _Typing())
+        if typing.last:
+            gap = now - typing.last
+            typing.gap = gap
+            if gap < BURST_PAUSE:
+                typing.recent.append(gap)
+        typing.last = now
+
+    def burst_wait(self, uri: str) -> float:
+        """Seconds to wait under the burst debounce.
+
+        A keystroke after a pause asks at once (the client has already waited its own
+        debounce); inside a burst, the request waits until the document has been quiet for
+        1.5 times the longest recent typing gap, so a newer keystroke supersedes it before it
+        reaches the network.
+        """
+        typing = self._typing.get(uri)
+        if typing is None or typing.gap is None or typing.gap >= BURST_PAUSE:
+            return 0.0
+        low, high = BURST_QUIET_BOUNDS
+        quiet = min(high, max(low, BURST_FACTOR * max(typing.recent, default=typing.gap)))
+        return max(0.0, typing.last + quiet - self._clock())
+
     def _debounce_for(self, uri: str, settings: Settings) -> float:
         """Seconds to wait before asking, learning the typing rhythm when adaptive."""
+        if self.burst_debounce and settings.debounceMs == self.settings.debounceMs:
+            return self.burst_wait(uri)  # (a per-language debounceMs still applies as set)
         now = self._clock()
         rhythm = self._rhythm.setdefault(uri, _Rhythm())
         gap = now - rhythm.last if rhythm.last else None
@@ -536,9 +671,12 @@ class CompletionEngine:
         context: FimContext,
         request: FimRequest,
         settings: Settings,
+        trace: Trace | None = None,
     ) -> Flight:
         loop = asyncio.get_running_loop()
-        flight = Flight(view=view, context=context, future=loop.create_future())
+        flight = Flight(view=view, context=context, future=loop.create_future(), trace=trace)
+        if trace is not None:
+            trace.request = request
         flight.task = asyncio.ensure_future(self._run(uri, flight, request, settings))
         self._flights[uri] = flight
         return flight
@@ -594,20 +732,25 @@ class CompletionEngine:
                     self._stream(flight, request), timeout=settings.request_timeout
                 )
             except asyncio.TimeoutError:
-                self._report(
-                    UpstreamTimeout(
-                        f"{self.connection.endpoint} did not answer within "
-                        f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
-                    ),
-                    settings,
+                timeout = UpstreamTimeout(
+                    f"{self.connection.endpoint} did not answer within "
+                    f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
                 )
+                if flight.trace is not None:
+                    flight.trace.error = timeout
+                self._report(timeout, settings)
             except BackendError as error:
+                if flight.trace is not None:
+                    flight.trace.error = error
                 self._report(error, settings)
             except Exception:
                 # A bug must not end completions: this request answers nothing.
                 logger.exception("completion request failed")
                 self._state("error", "Internal error; see the server log")
             else:
+                if flight.trace is not None:
+                    flight.trace.raw = raw
+                    flight.trace.usage = getattr(self.client, "last_usage", None)
                 self.breaker.success()
                 self.notifier.resolve()
                 text = finish(raw, flight.context)
@@ -641,9 +784,22 @@ class CompletionEngine:
         """The streamed text, retried after a transient failure that happened before any text
         arrived (bounded; the caller's timeout covers all attempts)."""
         attempt = 0
+        shrunk = False
         while True:
             try:
                 return await self._read(flight, request)
+            except BadRequestError as error:
+                overflow = overflow_of(error)
+                if overflow is None or shrunk or flight.streamed:
+                    raise
+                # The server's context is smaller than the budget: shrink once and retry.
+                shrunk = True
+                sent = len(request.prompt) + len(request.suffix or "")
+                fits = fitting_chars(overflow, sent, request.max_tokens or 0)
+                self.fitting[self._fit_key(request.model)] = fits
+                self._tell_overflow(overflow.context, overflow.prompt_tokens)
+                logger.info("prompt of %d characters did not fit; retrying with %d", sent, fits)
+                request = shrink_request(request, fits)
             except (ServerError, NetworkError) as error:
                 attempt += 1
                 transient = isinstance(error, NetworkError) or error.status in (502, 503, 504)
@@ -651,6 +807,22 @@ class CompletionEngine:
                     raise
                 logger.info("retrying after: %s", error.message)
                 await self._sleep(retry_delay(attempt, self._rng))
+
+    def _fit_key(self, model: str) -> str:
+        return f"{model}@{self.connection.endpoint}"
+
+    def _tell_overflow(self, context: int | None, prompt_tokens: int | None) -> None:
+        """Say once per endpoint that prompts are shortened to fit its context."""
+        endpoint = self.connection.endpoint
+        size = f"a context of {context} tokens" if context else "a smaller context"
+        refused = f" refused a prompt of {prompt_tokens} tokens:" if prompt_tokens else ""
+        self.notifier.once(
+            f"context-size:{endpoint}",
+            f"codestral-ls: {endpoint}{refused} it runs with {size}, so prompts are "
+            "shortened to fit from now on (start the server with a larger context, e.g. "
+            "llama-server -c 8192, for more).",
+            types.MessageType.Info,
+        )
 
     async def _read(self, flight: Flight, request: FimRequest) -> str:
         """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
@@ -667,8 +839,10 @@ class CompletionEngine:
                 elif (
                     body_indent is not None
                     and block_end_index(flight.streamed, body_indent) is not None
-                ):
-                    break
+                ) or loop_start(
+                    flight.streamed, line_before=flight.context.line_before
+                ) is not None:
+                    break  # the block is over, or the model started looping
         return flight.streamed
 
     def _report(self, error: BackendError, settings: Settings) -> None:
@@ -734,14 +908,23 @@ def still_valid(
 def body_indent_of(context: FimContext) -> str:
     """Indentation of the block the completion belongs to.
 
-    On a blank line (just after Enter) the block is opened by the line above, so that line
-    decides, unless the cursor is already indented deeper.
+    On a blank line (just after Enter) the line above decides when it opens a block and the
+    cursor is not indented past it (an editor that does not indent after ``:``).  Otherwise
+    the cursor's own indentation does: the editor indented the new line into the block (by
+    the file's own step, say 2 spaces), or the user dedented out of the block above.
     """
     if context.line_before.strip():
         return block_body_indent(context.prefix)
     above = context.prefix[: len(context.prefix) - len(context.line_before)].rstrip()
     indent = block_body_indent(above) if above else ""
-    return indent if len(indent) >= len(context.line_before) else context.line_before
+    if not context.line_before:
+        return indent
+    above_line = above.rsplit("\n", 1)[-1]
+    above_indent = above_line[: len(above_line) - len(above_line.lstrip(" \t"))]
+    opens_block = len(indent) > len(above_indent)
+    if opens_block and len(context.line_before) <= len(above_indent):
+        return indent
+    return context.line_before
 
 
 def finish(raw: str, context: FimContext) -> str:

@@ -20,12 +20,16 @@ import re
 from collections.abc import Iterator
 
 from .lines import LINE_BREAK, detect_eol
+from .snippets import FILE_MARKER
 
 __all__ = [
     "block_body_indent",
     "block_end_index",
+    "cut_at_suffix_line",
+    "cut_loop",
     "fix_indentation",
     "is_repetition",
+    "loop_start",
     "normalize_line_endings",
     "postprocess",
     "strip_artifacts",
@@ -174,6 +178,15 @@ _DROP_MARKERS = (
 )
 _DROP_RE = re.compile("|".join(re.escape(m) for m in _DROP_MARKERS))
 _HTML_S_OPEN_RE = re.compile(r"<s[\s>]")
+
+
+def strip_file_marker(text: str) -> str:
+    """Cut ``text`` where the model starts a ``+++++ path`` file block of the multi-file
+    layout (echoing a context file header): the rest is not code for the cursor."""
+    if text.startswith(FILE_MARKER):
+        return ""
+    cut = text.find("\n" + FILE_MARKER)
+    return text if cut == -1 else text[: cut + 1]
 
 
 def strip_artifacts(text: str) -> str:
@@ -514,19 +527,24 @@ def normalize_line_endings(text: str, eol: str) -> str:
 def postprocess(completion: str, prefix: str, suffix: str, *, single_line: bool) -> str:
     """Turn the model's raw answer into the text to show at the cursor ("" = nothing).
 
-    strip_artifacts -> (single_line: truncate_single_line) -> fix_indentation ->
-    trim_suffix_overlap -> drop trailing whitespace (blank lines and trailing spaces, but not
-    the spaces that separate the completion from the rest of the line) ->
-    "" if blank or a repetition of the lines above -> line endings of the document.
+    strip_artifacts -> (single_line: truncate_single_line, else cut_at_suffix_line) ->
+    fix_indentation -> trim_suffix_overlap -> drop trailing whitespace (blank lines and
+    trailing spaces, but not the spaces that separate the completion from the rest of the
+    line) -> "" if blank or a repetition of the lines above -> (multi-line: cut_loop, and the
+    same check again) -> line endings of the document.
     """
-    text = normalize_line_endings(strip_artifacts(completion), "\n")
-    if single_line:
-        text = truncate_single_line(text)
+    text = normalize_line_endings(strip_artifacts(strip_file_marker(completion)), "\n")
+    line_before = _cursor_line(prefix)
+    text = truncate_single_line(text) if single_line else cut_at_suffix_line(text, suffix)
     text = fix_indentation(text, prefix)
-    text = trim_suffix_overlap(text, suffix, line_before=_cursor_line(prefix))
+    text = trim_suffix_overlap(text, suffix, line_before=line_before)
     text = strip_trailing_whitespace(text, suffix)
     if not text.strip() or is_repetition(text, prefix):
         return ""
+    if not single_line:
+        text = strip_trailing_whitespace(cut_loop(text, line_before=line_before), suffix)
+        if not text.strip() or is_repetition(text, prefix):
+            return ""
     return normalize_line_endings(text, detect_eol((prefix, suffix)))
 
 
@@ -627,3 +645,109 @@ def block_end_index(text: str, base_indent: str) -> int | None:
             return None
         return start
     return None
+
+
+# --------------------------------------------------------------------------------------
+# Runaway loops (small local models repeat a line or a block until max_tokens)
+# --------------------------------------------------------------------------------------
+
+#: Longest block (in non-blank lines) looked for as an immediate repeat.
+LOOP_MAX_BLOCK = 8
+#: A line at least this long (stripped) seen this many times is a loop even when the
+#: repeats are not adjacent (``if isinstance(name, str):`` 14 times in 34 lines).
+LOOP_LONG_LINE = 12
+LOOP_LONG_LINE_COUNT = 3
+
+
+def _nonblank_lines(text: str, line_before: str) -> list[tuple[int, str]]:
+    """(start offset, line with trailing whitespace removed) of each non-blank line; the
+    first line is joined to ``line_before`` (the text of the cursor's line it continues)."""
+    lines: list[tuple[int, str]] = []
+    for start, content, _ in _iter_lines(text):
+        full = (line_before + content if start == 0 else content).rstrip()
+        if full.strip():
+            lines.append((start, full))
+    return lines
+
+
+def _cut_before_line(text: str, start: int) -> str:
+    """``text`` up to the line starting at ``start``, without the line breaks before it."""
+    return text[:start].rstrip("\r\n \t") if start else ""
+
+
+def loop_start(completion: str, *, line_before: str = "") -> int | None:
+    """Offset of the line where ``completion`` starts to loop, or None.
+
+    A loop is, over the non-blank lines (indentation included):
+
+    * a block of 1 to :data:`LOOP_MAX_BLOCK` lines followed at once by the same block, where
+      the block has a line that is not a mere closer (``}``, ``end``...); the loop starts at
+      the second copy;
+    * a line of at least :data:`LOOP_LONG_LINE` characters seen
+      :data:`LOOP_LONG_LINE_COUNT` times; the loop starts at its second occurrence.
+
+    The first line is compared as ``line_before`` + its text (it continues the cursor's
+    line), and is never where a loop starts.
+    """
+    lines = _nonblank_lines(completion, line_before)
+    if len(lines) < 2:
+        return None
+    texts = [text for _, text in lines]
+    best: int | None = None
+    for size in range(1, LOOP_MAX_BLOCK + 1):
+        for i in range(0, len(texts) - 2 * size + 1):
+            if best is not None and i + size >= best:
+                break
+            block = texts[i : i + size]
+            if block == texts[i + size : i + 2 * size] and not all(
+                _is_trivial_line(line.strip()) for line in block
+            ):
+                best = i + size
+                break
+    seen: dict[str, list[int]] = {}
+    for index, text in enumerate(texts):
+        key = text.strip()
+        if len(key) < LOOP_LONG_LINE or _is_trivial_line(key):
+            continue
+        hits = seen.setdefault(key, [])
+        hits.append(index)
+        if len(hits) == LOOP_LONG_LINE_COUNT:
+            if best is None or hits[1] < best:
+                best = hits[1]
+            break
+    if best is None or best == 0:
+        return None
+    return lines[best][0]
+
+
+def cut_loop(completion: str, *, line_before: str = "") -> str:
+    """``completion`` up to where it starts to loop (see :func:`loop_start`)."""
+    start = loop_start(completion, line_before=line_before)
+    if start is None:
+        return completion
+    return _cut_before_line(completion, start)
+
+
+def cut_at_suffix_line(completion: str, suffix: str) -> str:
+    """Cut ``completion`` where it writes the suffix's next non-blank line again.
+
+    The model wrote the code between the cursor and that line, then went on re-writing the
+    code that already follows.  Lines are compared with their indentation (so the same
+    statement in a nested block does not count), only from the completion's second line on,
+    never for a mere closer (``}``), and never so that a block opener or an open bracket is
+    left dangling.
+    """
+    following = next((line.rstrip() for line in _split_lines(suffix) if line.strip()), None)
+    if following is None or _is_trivial_line(following.strip()):
+        return completion
+    for number, (start, content, _) in enumerate(_iter_lines(completion)):
+        if number == 0 or content.rstrip() != following:
+            continue
+        kept = _cut_before_line(completion, start)
+        last = kept.rsplit("\n", 1)[-1].strip()
+        if last and _BLOCK_OPENER_RE.search(last):
+            return completion
+        if not _cut_keeps_brackets(completion, len(kept)):
+            return completion
+        return kept
+    return completion

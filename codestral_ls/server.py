@@ -19,15 +19,23 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
-from .backends import Backend, create_backend, make_http_client
+from .backends import Backend, create_backend, detect_backend, make_http_client
+from .backends.probe import PROBE_TIMEOUT, EndpointProbe
 from .catalog import CatalogService, source_key
-from .documents import DocumentStore
+from .documents import Cursor, Document, DocumentStore
 from .engine import CompletionEngine
-from .logs import add_secret
+from .logs import ClientLogHandler, add_secret, attach_client_log, detach_client_log
 from .notify import Notifier
-from .settings import MODEL_SETTING, Environment, Settings, resolve_settings
+from .settings import (
+    MODEL_SETTING,
+    Environment,
+    Settings,
+    burst_debounce_by_default,
+    resolve_settings,
+)
 from .status import NOTIFICATION as STATUS_NOTIFICATION
 from .status import StatusReporter
+from .xcontext import ContextGatherer, GatheredContext, context_budget
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +56,23 @@ class _NotAPipe(Exception):
 
 class AnsweredError(Exception):
     """A message that could not be read and was already answered with a JSON-RPC error."""
+
+
+#: Standard client notifications the server has no use for.  pygls warns about each one it
+#: has no handler for ("Ignoring notification for unknown method"), and clients send some
+#: even when the server did not ask (eglot sends didSave on every save).
+QUIET_NOTIFICATIONS = frozenset(
+    {
+        types.TEXT_DOCUMENT_DID_SAVE,
+        types.TEXT_DOCUMENT_WILL_SAVE,
+        types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        types.WORKSPACE_DID_CREATE_FILES,
+        types.WORKSPACE_DID_RENAME_FILES,
+        types.WORKSPACE_DID_DELETE_FILES,
+        types.NOTEBOOK_DOCUMENT_DID_SAVE,
+        types.PROGRESS,
+    }
+)
 
 
 class CodestralProtocol(LanguageServerProtocol):
@@ -76,22 +101,57 @@ class CodestralProtocol(LanguageServerProtocol):
                 raise AnsweredError(message) from error
             raise
 
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        """Answer a request whose handler finished.
+
+        A handler that refuses a request (a :class:`JsonRpcException`: bad arguments, a
+        command that could not do its job) is an expected outcome: logged at INFO without a
+        traceback, where pygls logs an ERROR with one.
+        """
+        if not future.cancelled() and isinstance(error := future.exception(), JsonRpcException):
+            self._request_futures.pop(msg_id, None)
+            logger.info("request %s refused: %s", msg_id, error.message)
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
+
+    def _handle_notification(self, method_name: str, params: Any) -> None:
+        """Standard notifications nobody handles, and any ``$/`` one (which the protocol lets
+        a server ignore), are dropped quietly instead of with a warning."""
+        if (
+            method_name in QUIET_NOTIFICATIONS or method_name.startswith("$/")
+        ) and not self._handles(method_name):
+            logger.debug("ignored %s", method_name)
+            return
+        super()._handle_notification(method_name, params)
+
+    def _handles(self, method_name: str) -> bool:
+        return (
+            method_name == types.CANCEL_REQUEST
+            or method_name in self.fm.features
+            or (method_name in self.fm.builtin_features)
+        )
+
     # Plain methods, not generators like pygls' own: pygls keeps a future for every generator
     # or async notification handler and never drops it, one per keystroke for didChange.
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         self._server.documents.open(params.text_document)
+        self._server.context.touch(params.text_document.uri)
         self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         self._server.documents.change(params)
+        self._server.record_edits(params)
+        self._server.engine.note_change(params.text_document.uri)
         self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self._server.documents.close(params.text_document.uri)
+        self._server.context.forget(params.text_document.uri)
         self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
     def _user_handler(self, method: str, params: Any) -> None:
@@ -137,6 +197,11 @@ class CodestralLanguageServer(LanguageServer):
             timeout=self.settings.request_timeout,
             http=self.http,
         )
+        #: What each endpoint is (``backend: "auto"``) and the context it runs with.
+        self.probe = EndpointProbe(self.http, detect_backend)
+        #: The context size reads, by (kind, endpoint, model): asked once.
+        self._context_reads: dict[tuple[str, str, str], asyncio.Future[int | None]] = {}
+        self._context_told: dict[tuple[str, str, str], bool] = {}
         self.engine = CompletionEngine(self.backend, self.notifier)
         self.engine.configure(self.settings, connection)
         #: The models the endpoint offers (codestral.listModels, prompt budgets).
@@ -144,12 +209,15 @@ class CodestralLanguageServer(LanguageServer):
             lambda: self.backend.list_models(),
             lambda: source_key(self.engine.connection.endpoint, self.engine.connection.api_key),
         )
-        self.engine.context_length = self.catalog.context_length
+        self.engine.context_length = self._context_length
+        #: Cross-file context (docs/context.md): sources and their caches.
+        self.context = ContextGatherer()
+        self.engine.context_provider = self.gather_context
         #: Sends ``codestral/status`` when the state or the model changes.
-        self.status: StatusReporter = StatusReporter(
-            lambda payload: self.protocol.notify(STATUS_NOTIFICATION, payload),
-            lambda: self.settings.model,
-        )
+        self.status: StatusReporter = StatusReporter(self._send_status, lambda: self.settings.model)
+        #: Whether the client asked for ``codestral/status`` (set in ``initialize``).
+        self.wants_status = False
+        self._status_logged: str | None = None
         #: Called after every state change the engine reports (features add theirs here;
         #: the engine's ``on_state`` itself belongs to the server).
         self.state_listeners: list[Callable[[], None]] = []
@@ -157,6 +225,13 @@ class CodestralLanguageServer(LanguageServer):
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: Sends log records to the client once it is connected (see :meth:`log_to_client`).
+        self._client_log: ClientLogHandler | None = None
+        #: Whether this client debounces and cancels inline requests itself (VS Code): it then
+        #: gets the burst debounce unless the user set ``debounceMs``/``adaptiveDebounce``.
+        self.client_debounces = False
+        #: The last settings summary logged: a re-merge that changes nothing logs nothing.
+        self._settings_summary: str | None = None
         #: True once shutdown or exit arrived.
         self.closing = False
         #: True once the client sent ``shutdown``.
@@ -175,6 +250,10 @@ class CodestralLanguageServer(LanguageServer):
         self.initialize_hooks: list[
             Callable[[CodestralLanguageServer, types.InitializeParams], None]
         ] = []
+        #: Called once ``initialized`` arrived and the configuration pull after it is over.
+        self.initialized_hooks: list[Callable[[CodestralLanguageServer], None]] = []
+        #: Called after every settings change, with the new settings (see features).
+        self.settings_hooks: list[Callable[[Settings], None]] = []
         if features is None:
             from .features import ALL_FEATURES
 
@@ -207,10 +286,12 @@ class CodestralLanguageServer(LanguageServer):
                 )
             )
         except BrokenPipeError:
+            self.stop_client_log()
             logger.error("the connection to the client is lost; shutting down")
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
+            self.stop_client_log()
             self.shutdown()
 
     async def _serve_pipe(self, source: BinaryIO) -> None:
@@ -237,6 +318,27 @@ class CodestralLanguageServer(LanguageServer):
             error_handler=self.report_server_error,
         )
 
+    # --- cross-file context --------------------------------------------------------------
+
+    def record_edits(self, params: types.DidChangeTextDocumentParams) -> None:
+        """Feed a ``didChange`` to the recent-edits source."""
+        uri = params.text_document.uri
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                self.context.edited(uri, change.range.start.line, change.text)
+            else:
+                self.context.touch(uri)
+
+    def gather_context(
+        self, document: Document, cursor: Cursor, settings: Settings, room: int | None
+    ) -> GatheredContext:
+        """The engine's context provider: the context for a cursor from the open documents."""
+        budget = context_budget(settings, room)
+        if budget <= 0:
+            return GatheredContext(path=self.context.workspace.relative(document.uri))
+        documents = self.context.by_recency(self.documents.all())
+        return self.context.gather(document, cursor, documents, settings, budget)
+
     # --- settings ------------------------------------------------------------------------
 
     def update_settings(
@@ -252,9 +354,13 @@ class CodestralLanguageServer(LanguageServer):
             self._initialization_options,
             self._workspace_settings,
             self.selected_models,
+            kind_of=self.backend_kind,
         )
         self.resolved = resolved
         settings, connection = resolved.settings, resolved.connection
+        self.engine.burst_debounce = self.client_debounces and not (
+            {"debounceMs", "adaptiveDebounce"} & resolved.pinned
+        )
         # Each bad value is told once: re-merging (after a pull) repeats nothing already shown,
         # and a problem that was fixed is forgotten so it is told again if it comes back.
         current = {f"settings:{problem}": problem for problem in resolved.problems}
@@ -280,14 +386,79 @@ class CodestralLanguageServer(LanguageServer):
         )
         self.settings = settings
         self.engine.configure(settings, connection)
-        logger.info(
-            "settings: backend=%s endpoint=%s model=%s key=%s",
-            self.backend.kind,
-            connection.endpoint,
-            settings.model,
-            connection.key_source or "none",
+        for hook in self.settings_hooks:
+            hook(settings)
+        summary = (
+            f"settings: backend={self.backend.kind} endpoint={connection.endpoint} "
+            f"model={settings.model} key={connection.key_source or 'none'} debounce="
+            + ("burst" if self.engine.burst_debounce else f"{settings.debounceMs}ms")
         )
+        if summary != self._settings_summary:
+            self._settings_summary = summary
+            logger.info("%s", summary)
         return settings
+
+    def identify_client(self, params: types.InitializeParams) -> None:
+        """Note who the client is (its debounce default depends on it)."""
+        info = params.client_info
+        text_document = params.capabilities.text_document
+        inline = text_document is not None and text_document.inline_completion is not None
+        self.client_debounces = burst_debounce_by_default(info.name if info else None, inline)
+        logger.info(
+            "client: %s %s",
+            info.name if info else "unknown",
+            (info.version or "") if info else "",
+        )
+
+    def backend_kind(self, setting: str, endpoint: str) -> str:
+        """The kind of backend for the ``backend`` setting: ``auto`` is what the probe found
+        (or, until it has answered, what the URL suggests); ``openai`` on a llama-server is
+        ``llamacpp`` (its ``/v1/completions`` ignores the suffix)."""
+        if setting not in ("auto", "openai"):
+            return setting
+        detection = self.probe.cached(endpoint)
+        if setting == "openai":
+            return "llamacpp" if detection is not None and detection.kind == "llamacpp" else setting
+        return detection.kind if detection is not None else detect_backend(endpoint)
+
+    async def ensure_backend(self) -> None:
+        """Probe the endpoint once for ``backend: "auto"`` and switch to what answered; ask a
+        local server once for its context size (both cached)."""
+        endpoint = self.engine.connection.endpoint
+        if self.engine.connection.problem:
+            return  # nothing goes to this endpoint (plain HTTP to another machine)
+        if self.settings.backend in ("auto", "openai") and self.probe.cached(endpoint) is None:
+            try:
+                await asyncio.wait_for(self.probe.detect(endpoint), PROBE_TIMEOUT * 2)
+            except asyncio.TimeoutError:
+                logger.info("probing %s took too long; the URL decides for now", endpoint)
+                return
+            if (
+                self.engine.connection.endpoint == endpoint
+                and self.backend_kind(self.settings.backend, endpoint) != self.backend.kind
+            ):
+                self.update_settings()
+        kind, model = self.backend.kind, self.settings.model
+        if kind not in ("llamacpp", "ollama"):
+            return
+        asked = (kind, endpoint, model)
+        reading = self._context_reads.get(asked)
+        if reading is None:  # once per server, model and endpoint; later callers share it
+            reading = asyncio.ensure_future(self.probe.read_context_size(kind, endpoint, model))
+            self._context_reads[asked] = reading
+        size = await asyncio.shield(reading)
+        if size and not self._context_told.get(asked):
+            self._context_told[asked] = True
+            source = self.probe.context_source(endpoint, model)
+            logger.info("context of %s at %s: %d tokens (%s)", model, endpoint, size, source)
+
+    def _context_length(self, model: str) -> int | None:
+        """The context ``model`` runs with: what the server said, else the catalog's."""
+        served = self.probe.context_size(self.engine.connection.endpoint, model)
+        listed = self.catalog.context_length(model)
+        if served and listed:
+            return min(served, listed)
+        return served or listed
 
     def pinned_model_setting(self, kind: str) -> str | None:
         """The setting key that pins the model of ``kind``, if the user set it."""
@@ -312,18 +483,22 @@ class CodestralLanguageServer(LanguageServer):
             self.update_settings()
 
     async def wait_for_settings(self, timeout: float = 2.0) -> None:
-        """Wait (briefly) for a configuration pull in progress to finish."""
-        if self.settings_ready.is_set():
-            return
-        try:
-            await asyncio.wait_for(self.settings_ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            logger.warning("configuration pull took over %.0f s; using current settings", timeout)
+        """Wait (briefly) for a configuration pull in progress to finish, then for the
+        endpoint's probe (:meth:`ensure_backend`)."""
+        if not self.settings_ready.is_set():
+            try:
+                await asyncio.wait_for(self.settings_ready.wait(), timeout)
+            except asyncio.TimeoutError:
+                logger.warning(
+                    "configuration pull took over %.0f s; using current settings", timeout
+                )
+        await self.ensure_backend()
 
     def stop_work(self) -> None:
         """Cancel background work and requests under way (shutdown or exit); from now on,
         failing to write to the closed client is expected and not reported."""
         self.closing = True
+        self.stop_client_log()
         for task in list(self._background):
             task.cancel()
         self.engine.close()
@@ -351,6 +526,45 @@ class CodestralLanguageServer(LanguageServer):
         self.status.update(state, message, extra)
         for listener in list(self.state_listeners):
             listener()
+
+    def log_to_client(self) -> None:
+        """Send log records to the client as ``window/logMessage`` from now on (stderr then
+        keeps only crashes).  Called once the client has sent ``initialize``."""
+        if self._client_log is None and not self.closing:
+            self._client_log = attach_client_log(self._log_message)
+
+    def stop_client_log(self) -> None:
+        """Log to stderr (or the log file) only, as before the client connected."""
+        if self._client_log is not None:
+            detach_client_log(self._client_log)
+            self._client_log = None
+
+    def _log_message(self, kind: types.MessageType, message: str) -> None:
+        if not self.closing:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def _send_status(self, payload: dict[str, Any]) -> None:
+        """Deliver a status: ``codestral/status`` to clients that opted in
+        (:func:`codestral_ls.status.opted_in`), a ``window/logMessage`` line to the others.
+
+        Other clients never see a method they do not know (lsp-mode pops up "Unknown
+        notification" for each).  Their log line skips ``working``, which comes and goes with
+        every request, and repeats of the state and model last logged.
+        """
+        if self.wants_status:
+            self.protocol.notify(STATUS_NOTIFICATION, payload)
+            return
+        state = payload.get("state")
+        key = f"{state} {payload.get('model')}"
+        if state == "working" or key == self._status_logged or self.closing:
+            return
+        self._status_logged = key
+        self.window_log_message(
+            types.LogMessageParams(
+                type=types.MessageType.Log,
+                message=f"codestral: {state} ({payload.get('model')}): {payload.get('message')}",
+            )
+        )
 
     def _show_message(self, kind: types.MessageType, message: str) -> None:
         if not self.closing:

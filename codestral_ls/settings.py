@@ -23,19 +23,48 @@ import dataclasses
 import inspect
 import itertools
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from .backends import concrete_kind, endpoint_key
+from .backends import LOCAL_KINDS, concrete_kind, endpoint_key
 from .privacy import is_loopback
 
 SECTION = "codestral"
 #: Which setting holds the model of each kind (``codestral.selectModel``'s ``kind``).
 MODEL_SETTING = {"completion": "model", "chat": "chatModel"}
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """The ``context`` object: code from other files sent with a completion (docs/context.md)."""
+
+    enable: bool = True
+    openFiles: bool = True
+    recentEdits: bool = True
+    imports: bool = True
+    embeddings: bool = False
+    share: float = 0.25
+    maxSnippets: int = 8
+    embeddingModel: str = "codestral-embed"
+
+    @property
+    def any_source(self) -> bool:
+        """Whether any source is on."""
+        return self.enable and (
+            self.openFiles or self.recentEdits or self.imports or self.embeddings
+        )
+
+
+#: Bounds and kinds of the numeric keys of ``context``.
+_CONTEXT_BOUNDS: dict[str, tuple[float, float]] = {"share": (0.0, 0.75), "maxSnippets": (0, 64)}
+_CONTEXT_FLAGS = ("enable", "openFiles", "recentEdits", "imports", "embeddings")
+
+#: ``requestTimeoutMs`` of a local backend when the setting is not given.
+LOCAL_REQUEST_TIMEOUT_MS = 30_000
+
 CODESTRAL_ENDPOINT = "https://codestral.mistral.ai"
 MISTRAL_ENDPOINT = "https://api.mistral.ai"
 
@@ -50,9 +79,11 @@ class Settings:
 
     backend: str = "auto"
     """Which API the endpoint speaks: ``mistral`` (/v1/fim/completions), ``ollama``
-    (/api/generate), ``openai`` (OpenAI-compatible /v1/completions or llama.cpp /infill), or
-    ``auto`` (from the endpoint: port 11434 is Ollama, a /v1 URL or ports 8080/1234/8000 are
-    OpenAI-compatible, anything else Mistral).  Local backends need no key."""
+    (/api/generate), ``openai`` (OpenAI-compatible /v1/completions), ``llamacpp`` (llama.cpp's
+    llama-server, /infill), or ``auto``: the endpoint is asked once (/props, /api/tags,
+    /v1/models) and, if nothing answers, its URL decides (a mistral.ai host is Mistral, port
+    11434 Ollama, 8080/8012 llama.cpp, a /v1 URL or 1234/8000 OpenAI-compatible).  Local
+    backends need no key."""
 
     apiKey: str | None = None
     """API key.  Accepted, but prefer the ``CODESTRAL_API_KEY`` or ``MISTRAL_API_KEY``
@@ -75,7 +106,10 @@ class Settings:
     """Extra stop sequences sent with every completion request."""
 
     debounceMs: int = 150
-    """Milliseconds to wait after the last keystroke before asking the model."""
+    """Milliseconds to wait after the last keystroke before asking the model. Unset, VS Code
+    (which debounces and cancels inline requests itself) gets a burst debounce instead: a
+    keystroke after a pause asks at once, keystrokes inside a burst wait until the document has
+    been quiet for 1.5 times the longest recent typing gap (75 to 400 ms)."""
 
     adaptiveDebounce: bool = False
     """Learn the typing rhythm and wait about 1.5 times the usual gap between keystrokes
@@ -88,7 +122,9 @@ class Settings:
     """Most characters of text after the cursor sent as the suffix (cut at a line boundary)."""
 
     requestTimeoutMs: int = 5000
-    """Milliseconds before a completion request to the API is abandoned."""
+    """Milliseconds before a completion request to the API is abandoned.  Unset, a local
+    backend (Ollama, llama.cpp, OpenAI-compatible) gets 30000: a cold model on a CPU takes
+    seconds to read a long prompt."""
 
     cacheSize: int = 256
     """Most completions kept for reuse (typing through a suggestion, coming back to a spot)."""
@@ -117,6 +153,13 @@ class Settings:
     allowInsecureHttp: bool = False
     """Allow a plain ``http://`` endpoint on another machine.  Plain HTTP to this machine
     (localhost, 127.0.0.1, ::1) is always allowed; TLS is always verified."""
+
+    context: ContextSettings = field(default_factory=ContextSettings)
+    """Code from other files sent before the prompt (docs/context.md): ``{"enable": true,
+    "openFiles": true, "recentEdits": true, "imports": true, "embeddings": false, "share": 0.25,
+    "maxSnippets": 8, "embeddingModel": "codestral-embed"}``.  ``share`` is the part of
+    ``prefixChars`` given to it, on top of the prefix; ``embeddings`` (off by default) indexes
+    the workspace with ``embeddingModel`` and costs tokens.  Missing keys keep their defaults."""
 
     languages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per-language overrides of completion settings, by language id, for example
@@ -282,15 +325,20 @@ def resolve_settings(
     initialization_options: Any = None,
     workspace_settings: Any = None,
     remembered: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    kind_of: Callable[[str, str], str] = concrete_kind,
 ) -> Resolved:
     """Merge the five layers (see the module docstring); pure.
 
     ``remembered``: endpoint key → kind (``"completion"``/``"chat"``) → model.
+    ``kind_of(backend setting, endpoint)``: the concrete backend kind (the server passes what
+    its probe of the endpoint found; by default the URL decides).  A local backend's
+    ``requestTimeoutMs`` defaults to :data:`LOCAL_REQUEST_TIMEOUT_MS` unless it is set.
     """
     layers = (initialization_options, workspace_settings)
     settings, problems = parse_settings(*layers)
     connection = resolve_connection(settings, env)
-    backend = concrete_kind(settings.backend, connection.endpoint)
+    backend = kind_of(settings.backend, connection.endpoint)
     key = endpoint_key(backend, connection.endpoint)
     pinned = explicit_keys(*layers)
     chosen = (remembered or {}).get(key, {})
@@ -299,6 +347,9 @@ def resolve_settings(
         for kind, model in chosen.items()
         if kind in MODEL_SETTING and MODEL_SETTING[kind] not in pinned
     }
+    if backend in LOCAL_KINDS and "requestTimeoutMs" not in pinned:
+        # A cold model on a CPU reads a long prompt for seconds (docs/RELIABILITY.md).
+        overrides["requestTimeoutMs"] = LOCAL_REQUEST_TIMEOUT_MS
     return Resolved(
         settings=dataclasses.replace(settings, **overrides),
         connection=connection,
@@ -319,14 +370,49 @@ def section_of(options: Any) -> Mapping[str, Any]:
     return options
 
 
+#: Client names (``clientInfo.name``) of editors that debounce inline-completion requests
+#: themselves and cancel superseded ones: VS Code and its builds (``vscode.env.appName``).
+SELF_DEBOUNCING_CLIENTS = (
+    "visual studio code",
+    "visual-studio-code",
+    "code - oss",
+    "code-server",
+    "vscodium",
+)
+
+
+def burst_debounce_by_default(client_name: str | None, inline_completion: bool) -> bool:
+    """Whether a client gets the burst debounce instead of the fixed ``debounceMs`` default.
+
+    VS Code waits before each inline-completion request and cancels the ones a keystroke
+    supersedes; a second fixed wait on the server only adds latency.  Such clients get a
+    debounce that asks at once after a pause and holds requests only inside typing bursts.
+    """
+    name = (client_name or "").strip().lower()
+    return inline_completion and name.startswith(SELF_DEBOUNCING_CLIENTS)
+
+
 def explicit_keys(*sources: Any) -> frozenset[str]:
-    """The setting keys given a value (not null) in any of ``sources``."""
+    """The setting keys given a valid value (not null) in any of ``sources``.
+
+    A value that is refused does not count: the default it falls back to pins nothing.
+    """
     return frozenset(
         key
         for source in sources
         for key, value in section_of(source).items()
-        if key in _KEYS and value is not None
+        if key in _KEYS and value is not None and _valid(key, value)
     )
+
+
+def _valid(key: str, value: Any) -> bool:
+    if key == "languages":
+        return True
+    try:
+        _convert(key, value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
@@ -349,12 +435,15 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
         if key == "languages":
             values[key] = _languages(raw, problems)
             continue
+        if key == "context":
+            values[key] = _context(raw, problems)
+            continue
         try:
             values.update(_convert(key, raw))
         except ValueError as exc:
             default = getattr(defaults, key)
             problems.append(
-                f"codestral: setting '{key}' {exc}; using the default ({_show(default)})."
+                f"codestral-ls: setting '{key}' {exc}; using the default ({_show(default)})."
             )
     return dataclasses.replace(defaults, **values), problems
 
@@ -363,7 +452,7 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
     """Validate ``languages``: each bad entry is reported and left out, the rest kept."""
     if not isinstance(raw, Mapping):
         problems.append(
-            "codestral: setting 'languages' must be an object of language ids, e.g. "
+            "codestral-ls: setting 'languages' must be an object of language ids, e.g. "
             '{"markdown": {"maxTokens": 64}}; no per-language overrides are used.'
         )
         return {}
@@ -371,7 +460,7 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
     for language, overrides in raw.items():
         if not isinstance(overrides, Mapping):
             problems.append(
-                f"codestral: setting 'languages.{language}' must be an object; it is ignored."
+                f"codestral-ls: setting 'languages.{language}' must be an object; it is ignored."
             )
             continue
         kept: dict[str, Any] = {}
@@ -379,22 +468,67 @@ def _languages(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
             name = f"languages.{language}.{key}"
             if key not in LANGUAGE_KEYS:
                 problems.append(
-                    f"codestral: setting '{name}' is not a per-language setting (allowed: "
+                    f"codestral-ls: setting '{name}' is not a per-language setting (allowed: "
                     f"{', '.join(sorted(LANGUAGE_KEYS))}); it is ignored."
                 )
                 continue
             try:
                 converted = _convert(key, value)
             except ValueError as exc:
-                problems.append(f"codestral: setting '{name}' {exc}; it is ignored.")
+                problems.append(f"codestral-ls: setting '{name}' {exc}; it is ignored.")
                 continue
             if key == "enable" and not isinstance(value, bool):
-                problems.append(f"codestral: setting '{name}' must be true or false; ignored.")
+                problems.append(f"codestral-ls: setting '{name}' must be true or false; ignored.")
                 continue
             kept.update(converted)
         if kept:
             result[str(language)] = kept
     return result
+
+
+def _context(raw: Any, problems: list[str]) -> ContextSettings:
+    """Validate ``context``: each bad key is reported and keeps its default, the rest apply."""
+    defaults = ContextSettings()
+    if isinstance(raw, bool):
+        return dataclasses.replace(defaults, enable=raw)
+    if not isinstance(raw, Mapping):
+        problems.append(
+            "codestral: setting 'context' must be an object such as "
+            '{"openFiles": true, "embeddings": false}; using the defaults.'
+        )
+        return defaults
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None or key not in {f.name for f in dataclasses.fields(ContextSettings)}:
+            continue
+        default = getattr(defaults, key)
+        if key in _CONTEXT_FLAGS:
+            if isinstance(value, bool):
+                values[key] = value
+                continue
+            problem = "must be true or false"
+        elif key == "embeddingModel":
+            if is_model_id(value) and isinstance(value, str):
+                values[key] = value.strip()
+                continue
+            problem = "must be a model id such as 'codestral-embed'"
+        else:
+            low, high = _CONTEXT_BOUNDS[key]
+            kind = int if isinstance(default, int) else float
+            if (
+                not isinstance(value, bool)
+                and isinstance(value, (int, float))
+                and math.isfinite(value)
+                and low <= value <= high
+                and (kind is float or value == int(value))
+            ):
+                values[key] = kind(value)
+                continue
+            problem = f"must be a number from {low:g} to {high:g}"
+        problems.append(
+            f"codestral: setting 'context.{key}' {problem}; using the default ({_show(default)})."
+        )
+    return dataclasses.replace(defaults, **values)
 
 
 def _show(value: Any) -> str:
@@ -407,7 +541,23 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+#: Longest model id accepted (a long GGUF path fits).
+MAX_MODEL_ID = 1024
+
+
+def is_model_id(value: object) -> bool:
+    """Whether ``value`` can be a model id: a non-empty string of printable characters.
+
+    Servers name models as they like (``/models/codestral.Q4_K_M.gguf``,
+    ``codestral:22b``, ``mistralai/codestral-22b-v0.1``, ``C:\\models\\x.gguf``); only
+    the endpoint's list says whether one exists.
+    """
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_MODEL_ID
+        and value == value.strip()
+        and value.isprintable()
+    )
 
 
 def _convert(key: str, raw: Any) -> dict[str, Any]:
@@ -422,15 +572,17 @@ def _convert(key: str, raw: Any) -> dict[str, Any]:
         return {key: text.rstrip("/")}
     if key == "backend":
         text = _string(raw).strip().lower()
-        if text not in ("auto", "mistral", "ollama", "openai"):
-            raise ValueError(f"must be auto, mistral, ollama or openai, got {raw!r}")
+        if text not in ("auto", "mistral", "ollama", "openai", "llamacpp"):
+            raise ValueError(f"must be auto, mistral, ollama, openai or llamacpp, got {raw!r}")
         return {key: text}
     if key == "apiKey":
         text = _string(raw).strip()
         return {key: text or None}
     if key in ("model", "chatModel"):
+        # Whatever the server lists: a GGUF path (llama.cpp), name:tag (Ollama), org/model
+        # (LM Studio)...  The endpoint's own list is the check, not a pattern.
         text = _string(raw).strip()
-        if not _MODEL_RE.match(text):
+        if not is_model_id(text):
             raise ValueError(f"must be a model id such as 'codestral-latest', got {text!r}")
         return {key: text}
     if key in ("stop", "exclude"):

@@ -23,11 +23,12 @@ import contextlib
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from .settings import is_model_id
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +38,12 @@ VERSION = 2
 #: The kinds of model that can be remembered.
 MODEL_KINDS = ("completion", "chat")
 #: What a model name looks like (the same shape the settings accept), at most 256 characters.
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,255}")
 
 
 def is_model_name(value: object) -> bool:
-    """Whether ``value`` is a string shaped like a model id."""
-    return isinstance(value, str) and MODEL_NAME.fullmatch(value) is not None
+    """Whether ``value`` can be a model id (any printable string: the endpoint's list, not a
+    pattern, says whether it exists)."""
+    return is_model_id(value)
 
 
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -2,12 +2,13 @@
 
 :class:`StatusReporter` receives every state the engine goes through (``update`` has the
 signature of the engine's ``on_state`` listener) and sends a payload only when the state or the
-model differs from the last one sent, so a status bar follows the server without a message per
-keystroke.  The payload (see docs/protocol.md)::
+model differs from the last one sent (or a problem state's message does), so a status bar
+follows the server without a message per keystroke.  The payload (see docs/protocol.md)::
 
     {"state": "ready", "model": "codestral-latest", "message": "Codestral ready (...)"}
 
 with ``uri`` and ``retryAfter`` (seconds, with ``rateLimited``) when the engine gives them.
+It goes only to clients that opted in (:func:`opted_in`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ STATES = {
 }
 
 Payload = dict[str, Any]
+
+#: States sent again when only their message changes (what went wrong, how long the pause).
+RESTATED = frozenset({"error", "rateLimited", "unauthorized"})
+
+
+def opted_in(experimental: Any) -> bool:
+    """Whether a client's ``experimental`` capabilities ask for ``codestral/status``:
+    ``{"codestral": {"statusNotification": true}}`` (docs/protocol.md).  Only such clients get
+    the notification; the others would not know the method."""
+    if not isinstance(experimental, Mapping):
+        return False
+    codestral = experimental.get("codestral")
+    return isinstance(codestral, Mapping) and codestral.get("statusNotification") is True
 
 
 class StatusReporter:
@@ -78,7 +92,13 @@ class StatusReporter:
         ):
             payload["retryAfter"] = max(0, math.ceil(retry_after))
         last = self._last
-        if last is not None and (last["state"], last["model"]) == (state, payload["model"]):
+        # Same state: a problem whose explanation changed ("connection broke", then
+        # "connection refused", then a pause) is sent again; anything else is not.
+        if (
+            last is not None
+            and (last["state"], last["model"]) == (state, payload["model"])
+            and (state not in RESTATED or last["message"] == message)
+        ):
             return False
         return self._emit(payload)
 

@@ -3,12 +3,16 @@
 ``wait_*``/``await_*``, abort and connection counters).
 
 * :class:`FakeOllama` - Ollama's native API: ``POST /api/generate`` and ``POST /api/chat``
-  (JSON or NDJSON stream), ``GET /api/tags``, ``GET /`` ("Ollama is running"),
-  ``GET /api/version``.
+  (JSON or NDJSON stream), ``GET /api/tags``, ``POST /api/show`` (``model_info`` context
+  length, ``parameters``), ``GET /api/ps`` (loaded models and their runtime
+  ``context_length``), ``GET /`` ("Ollama is running"), ``GET /api/version``.
 * :class:`FakeOpenAI` - an OpenAI-compatible server: ``POST /v1/completions`` and
-  ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``; ``flavor="llamacpp"``
-  refuses ``suffix`` like llama-server does and serves its native ``POST /infill``;
-  ``flavor="vllm"`` refuses ``suffix`` and has no ``/infill``.
+  ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``; ``flavor="llamacpp"`` is
+  today's llama-server (``suffix`` accepted and silently ignored on ``/v1/completions``;
+  ``/infill`` with ``input_extra``, ``/props``, ``/health``; the model listed by its GGUF path;
+  the real 400 when a prompt exceeds ``n_ctx``); ``flavor="proxy"`` refuses ``suffix`` but
+  forwards ``/infill`` (older llama-server builds, proxies); ``flavor="vllm"`` refuses
+  ``suffix`` and has no ``/infill``.
 
 Like the real servers they are lenient: unknown fields are accepted.  Every request is still
 checked against the fields the real server knows and their types; what looks wrong lands in
@@ -29,6 +33,7 @@ from typing import Any
 from tests.fake_mistral import (
     FakeServer,
     Recorded,
+    _embedding,
     _encode_body,
     _Handler,
     _pieces,
@@ -37,27 +42,41 @@ from tests.fake_mistral import (
 )
 
 __all__ = [
+    "EMBED_PATH",
     "GENERATE_PATH",
+    "HEALTH_PATH",
     "INFILL_PATH",
+    "LLAMACPP_MODEL_PATH",
     "OLLAMA_CHAT_PATH",
     "OPENAI_CHAT_PATH",
     "OPENAI_COMPLETIONS_PATH",
+    "OPENAI_EMBEDDINGS_PATH",
     "OPENAI_MODELS_PATH",
+    "PROPS_PATH",
     "TAGS_PATH",
     "FakeOllama",
     "FakeOpenAI",
     "default_ollama_models",
     "default_openai_models",
+    "llamacpp_models",
 ]
 
 GENERATE_PATH = "/api/generate"
 OLLAMA_CHAT_PATH = "/api/chat"
 TAGS_PATH = "/api/tags"
+SHOW_PATH = "/api/show"
+PS_PATH = "/api/ps"
 VERSION_PATH = "/api/version"
 OPENAI_COMPLETIONS_PATH = "/v1/completions"
+OPENAI_EMBEDDINGS_PATH = "/v1/embeddings"
+EMBED_PATH = "/api/embed"
 OPENAI_MODELS_PATH = "/v1/models"
 OPENAI_CHAT_PATH = "/v1/chat/completions"
 INFILL_PATH = "/infill"
+PROPS_PATH = "/props"
+HEALTH_PATH = "/health"
+#: llama-server lists its model by the path given to ``-m``.
+LLAMACPP_MODEL_PATH = "/models/codestral-22b-v0.1.Q4_K_M.gguf"
 
 TextSource = str | Callable[[dict[str, Any]], str]
 
@@ -228,7 +247,9 @@ class FakeOllama(FakeServer):
     has no suffix support: a non-empty ``suffix`` gets 400 "... does not support insert"),
     ``required_key`` (None: no auth, like Ollama; a string: a proxy wanting that bearer key),
     ``stream_error`` / ``stream_error_after`` (send ``{"error": ...}`` after that many pieces
-    instead of finishing).
+    instead of finishing), ``trained_context`` (``/api/show``), ``num_ctx_parameter`` (a
+    ``num_ctx`` line in the model's parameters), ``loaded`` (name → runtime context, for
+    ``/api/ps``).
     """
 
     thread_name = "fake-ollama"
@@ -254,6 +275,9 @@ class FakeOllama(FakeServer):
         self.no_insert: set[str] = set()
         self.stream_error: str | None = None
         self.stream_error_after = 0
+        self.trained_context = 32768
+        self.num_ctx_parameter: int | None = None
+        self.loaded: dict[str, int] = {}
         self._restore_defaults()
 
     def _restore_defaults(self) -> None:
@@ -265,6 +289,9 @@ class FakeOllama(FakeServer):
         self.no_insert = {"llama3.2:latest", "nomic-embed-text:latest"}
         self.stream_error = None
         self.stream_error_after = 0
+        self.trained_context = 32768
+        self.num_ctx_parameter = None
+        self.loaded = {}
 
     def _encode_error(self, body: Any, status: int) -> tuple[bytes, str]:
         if body is None:
@@ -311,12 +338,78 @@ class FakeOllama(FakeServer):
             _send_json(handler, 200, {"version": "0.12.6"})
         elif method == "GET" and path == TAGS_PATH:
             _send_json(handler, 200, {"models": copy.deepcopy(self.models)})
+        elif method == "POST" and path == SHOW_PATH:
+            self._show(handler, record)
+        elif method == "GET" and path == PS_PATH:
+            running = [
+                {"name": name, "model": name, "context_length": size, "size_vram": 0}
+                for name, size in self.loaded.items()
+            ]
+            _send_json(handler, 200, {"models": running})
         elif method == "POST" and path == GENERATE_PATH:
             self._generate_answer(handler, record)
         elif method == "POST" and path == OLLAMA_CHAT_PATH:
             self._chat_answer(handler, record)
+        elif method == "POST" and path == EMBED_PATH:
+            self._embed_answer(handler, record)
         else:
             _send(handler, 404, b"404 page not found", "text/plain")
+
+    def _embed_answer(self, handler: _Handler, record: Recorded) -> None:
+        """``/api/embed``: ``{"model", "input": str | [str]}`` -> ``{"embeddings": [...]}``."""
+        body = record.body
+        if not isinstance(body, dict) or not body.get("model"):
+            _send_json(handler, 400, {"error": "model is required"})
+            return
+        model = self._resolve(body["model"])
+        if model is None:
+            _send_json(
+                handler,
+                404,
+                {"error": f'model "{body["model"]}" not found, try pulling it first'},
+            )
+            return
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        _send_json(
+            handler,
+            200,
+            {
+                "model": model,
+                "embeddings": [_embedding(model, text) for text in texts],
+                "total_duration": 1000,
+                "load_duration": 100,
+                "prompt_eval_count": sum(len(text.split()) for text in texts),
+            },
+        )
+
+    def _show(self, handler: _Handler, record: Recorded) -> None:
+        """``POST /api/show``: the model's trained context and its parameters."""
+        body = record.body if isinstance(record.body, dict) else {}
+        requested = body.get("model") or body.get("name")
+        model = self._resolve(requested)
+        if model is None:
+            _send_json(handler, 404, {"error": f"model '{requested}' not found"})
+            return
+        parameters = 'stop                           "[INST]"'
+        if self.num_ctx_parameter is not None:
+            parameters += f"\nnum_ctx                        {self.num_ctx_parameter}"
+        _send_json(
+            handler,
+            200,
+            {
+                "modelfile": "# Modelfile generated by the fake",
+                "parameters": parameters,
+                "template": "{{ .Prompt }}",
+                "details": {"format": "gguf", "family": "llama"},
+                "model_info": {
+                    "general.architecture": "llama",
+                    "llama.context_length": self.trained_context,
+                    "llama.embedding_length": 6144,
+                },
+                "capabilities": ["completion", "insert"],
+            },
+        )
 
     def _generate_answer(self, handler: _Handler, record: Recorded) -> None:
         body = record.body
@@ -527,16 +620,47 @@ def default_openai_models() -> list[dict[str, Any]]:
     ]
 
 
+def llamacpp_models(n_ctx: int = 4096) -> list[dict[str, Any]]:
+    """``/v1/models`` ``data`` as llama-server lists the model given to ``-m``."""
+    return [
+        {
+            "id": LLAMACPP_MODEL_PATH,
+            "aliases": [],
+            "tags": [],
+            "object": "model",
+            "created": 1754438400,
+            "owned_by": "llamacpp",
+            "meta": {
+                "vocab_type": 1,
+                "n_vocab": 32768,
+                "n_ctx": n_ctx,
+                "n_ctx_train": 32768,
+                "n_embd": 6144,
+                "n_params": 22247282688,
+                "size": 13341237248,
+                "ftype": 15,
+            },
+        }
+    ]
+
+
 class FakeOpenAI(FakeServer):
     """A fake OpenAI-compatible completion server.
 
     ``flavor``: ``"generic"`` (accepts ``suffix``: LM Studio, Ollama's ``/v1``, DeepSeek-like),
-    ``"llamacpp"`` (``suffix`` on ``/v1/completions`` → 500 "Unsupported param: suffix", like
-    llama-server; ``POST /infill`` works) or ``"vllm"`` (``suffix`` → 400 "suffix is not
+    ``"llamacpp"`` (today's llama-server: ``suffix`` on ``/v1/completions`` is accepted and
+    ignored, so the model never sees it; ``POST /infill`` with ``input_extra``; ``GET /props``
+    with ``default_generation_settings.n_ctx``; ``GET /health``; ``/v1/models`` lists the GGUF
+    path with ``owned_by: "llamacpp"`` and ``meta.n_ctx``; any model name is served; a prompt
+    of ``n_ctx`` tokens or more gets the real 400 ``exceed_context_size_error``), ``"proxy"``
+    (``suffix`` → 500 "Unsupported param: suffix", as older llama-server builds and some
+    proxies answer; ``POST /infill`` works) or ``"vllm"`` (``suffix`` → 400 "suffix is not
     currently supported"; no ``/infill``).
 
     Knobs: ``fim_text``, ``models`` (``/v1/models`` entries), ``check_models`` (unknown model
-    → 404 ``model_not_found``), ``required_key`` (None: no auth).
+    → 404 ``model_not_found``), ``required_key`` (None: no auth); llama.cpp: ``n_ctx``,
+    ``chars_per_token`` (how the fake counts prompt tokens), ``infill_supported`` (False: the
+    model has no FIM tokens and ``/infill`` answers 501 like llama-server).
     """
 
     thread_name = "fake-openai"
@@ -555,7 +679,7 @@ class FakeOpenAI(FakeServer):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if flavor not in ("generic", "llamacpp", "vllm"):
+        if flavor not in ("generic", "llamacpp", "proxy", "vllm"):
             raise ValueError(f"unknown flavor {flavor!r}")
         super().__init__(latency=latency, ttft=ttft, token_delay=token_delay, host=host, port=port)
         self._initial: dict[str, Any] = {
@@ -569,6 +693,9 @@ class FakeOpenAI(FakeServer):
         self.fim_text: TextSource = "pass"
         self.chat_text: TextSource = "pass"
         self.models: list[dict[str, Any]] = []
+        self.n_ctx = 4096
+        self.chars_per_token = 4.0
+        self.infill_supported = True
         self._restore_defaults()
 
     def _restore_defaults(self) -> None:
@@ -578,7 +705,12 @@ class FakeOpenAI(FakeServer):
         self.check_models = bool(self._initial["check_models"])
         self.fim_text = "pass"
         self.chat_text = "pass"
-        self.models = default_openai_models()
+        self.n_ctx = 4096
+        self.chars_per_token = 4.0
+        self.infill_supported = True
+        self.models = (
+            llamacpp_models(self.n_ctx) if self.flavor == "llamacpp" else default_openai_models()
+        )
 
     def _encode_error(self, body: Any, status: int) -> tuple[bytes, str]:
         if body is None:
@@ -611,20 +743,105 @@ class FakeOpenAI(FakeServer):
         if self.required_key is not None and self._bearer(record.headers) != self.required_key:
             _send_json(handler, 401, _openai_error("Invalid API Key", 401))
             return
+        llamacpp = self.flavor == "llamacpp"
         if method == "GET" and path == OPENAI_MODELS_PATH:
-            _send_json(handler, 200, {"object": "list", "data": copy.deepcopy(self.models)})
-        elif method == "GET" and path == "/health" and self.flavor == "llamacpp":
+            _send_json(handler, 200, self._models_payload())
+        elif method == "GET" and path == HEALTH_PATH and self.flavor in ("llamacpp", "proxy"):
             _send_json(handler, 200, {"status": "ok"})
+        elif method == "GET" and path == PROPS_PATH and llamacpp:
+            _send_json(handler, 200, self._props())
         elif method == "POST" and path == OPENAI_COMPLETIONS_PATH:
             self._completions(handler, record)
         elif method == "POST" and path == OPENAI_CHAT_PATH:
             self._chat(handler, record)
-        elif method == "POST" and path == INFILL_PATH and self.flavor == "llamacpp":
+        elif method == "POST" and path == INFILL_PATH and self.flavor in ("llamacpp", "proxy"):
             self._infill(handler, record)
+        elif method == "POST" and path == OPENAI_EMBEDDINGS_PATH:
+            self._embeddings(handler, record)
+        elif llamacpp:
+            # llama-server's cpp-httplib answers unknown routes with an empty 404
+            _send(handler, 404, b"", "text/plain")
         else:
             _send_json(handler, 404, {"detail": "Not Found"})
 
+    def _embeddings(self, handler: _Handler, record: Recorded) -> None:
+        """``/v1/embeddings`` as OpenAI-compatible servers answer it (data out of order)."""
+        body = record.body if isinstance(record.body, dict) else {}
+        model = str(body.get("model") or "")
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [
+            {"object": "embedding", "embedding": _embedding(model, text), "index": index}
+            for index, text in enumerate(texts)
+        ]
+        data.reverse()
+        _send_json(
+            handler,
+            200,
+            {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 1}},
+        )
+
+    def _models_payload(self) -> dict[str, Any]:
+        data = copy.deepcopy(self.models)
+        if self.flavor != "llamacpp":
+            return {"object": "list", "data": data}
+        for card in data:  # the runtime context follows the knob
+            if isinstance(card.get("meta"), dict):
+                card["meta"]["n_ctx"] = self.n_ctx
+        # llama-server answers both the Ollama-style and the OpenAI-style shape at once
+        ollama_style = [
+            {
+                "name": card["id"],
+                "model": card["id"],
+                "type": "model",
+                "details": {"format": "gguf"},
+            }
+            for card in data
+        ]
+        return {"models": ollama_style, "object": "list", "data": data}
+
+    def _props(self) -> dict[str, Any]:
+        model_id = str(self.models[0]["id"]) if self.models else LLAMACPP_MODEL_PATH
+        return {
+            "default_generation_settings": {
+                "params": {"n_predict": -1, "temperature": 0.8, "top_k": 40, "top_p": 0.95},
+                "n_ctx": self.n_ctx,
+            },
+            "total_slots": 1,
+            "model_alias": model_id,
+            "model_path": model_id,
+            "modalities": {"vision": False, "audio": False},
+            "chat_template": "",
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "build_info": "b6700-fake",
+            "is_sleeping": False,
+        }
+
+    def _tokens(self, *texts: Any) -> int:
+        chars = sum(len(text) for text in texts if isinstance(text, str))
+        return int(chars / self.chars_per_token) + 1
+
+    def _too_long(self, handler: _Handler, tokens: int) -> bool:
+        """llama-server's answer when the prompt does not fit its slot's context."""
+        if self.flavor != "llamacpp" or tokens < self.n_ctx:
+            return False
+        error = {
+            "code": 400,
+            "message": (
+                f"request ({tokens} tokens) exceeds the available context size "
+                f"({self.n_ctx} tokens), try increasing it"
+            ),
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": tokens,
+            "n_ctx": self.n_ctx,
+        }
+        _send_json(handler, 400, {"error": error})
+        return True
+
     def _known(self, model: Any) -> bool:
+        if self.flavor == "llamacpp":
+            return True  # llama-server serves its one model whatever the request names
         return any(card.get("id") == model for card in self.models)
 
     def _completions(self, handler: _Handler, record: Recorded) -> None:
@@ -634,8 +851,10 @@ class FakeOpenAI(FakeServer):
             message = "; ".join(type_errors) or "invalid JSON"
             _send_json(handler, 400, _openai_error(message, 400))
             return
-        if "suffix" in body and self.flavor == "llamacpp":
-            # llama-server: std::runtime_error -> HTTP 500, type "server_error".
+        if self._too_long(handler, self._tokens(body.get("prompt"))):
+            return  # llama-server ignores the suffix: only the prompt counts
+        if "suffix" in body and self.flavor == "proxy":
+            # older llama-server: std::runtime_error -> HTTP 500, type "server_error".
             error = {"code": 500, "message": "Unsupported param: suffix", "type": "server_error"}
             _send_json(handler, 500, {"error": error})
             return
@@ -766,6 +985,30 @@ class FakeOpenAI(FakeServer):
         if body is None or type_errors:
             message = "; ".join(type_errors) or "invalid JSON"
             _send_json(handler, 400, _openai_error(message, 400))
+            return
+        if not self.infill_supported:
+            error = {
+                "code": 501,
+                "message": "Infill is not supported by this model: prefix token is missing. "
+                "suffix token is missing. middle token is missing. ",
+                "type": "not_supported_error",
+            }
+            _send_json(handler, 501, {"error": error})
+            return
+        extra = body.get("input_extra", [])
+        for chunk in extra:
+            if not isinstance(chunk, dict) or not isinstance(chunk.get("text"), str):
+                message = 'extra_context chunk must contain a "text" field with a string value'
+                record.errors.append(f"input_extra: {message}")
+                _send_json(handler, 400, _openai_error(message, 400))
+                return
+            if "filename" in chunk and not isinstance(chunk["filename"], str):
+                record.errors.append("input_extra: filename must be a string")
+                _send_json(handler, 400, _openai_error("bad filename", 400))
+                return
+        texts = [body.get("input_prefix"), body.get("input_suffix")]
+        texts += [chunk.get("filename") for chunk in extra] + [chunk["text"] for chunk in extra]
+        if self._too_long(handler, self._tokens(*texts)):
             return
         pieces, reason = _cut(
             _text(self.fim_text, body), _stops_of(body.get("stop")), body.get("n_predict")

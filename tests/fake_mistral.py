@@ -1122,6 +1122,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
     parser.add_argument("--text", default="pass", help="completion text for FIM and chat")
     parser.add_argument("--no-auth", action="store_true", help="do not require an API key")
+    parser.add_argument(
+        "--oracle",
+        metavar="DIR",
+        help="answer FIM from the files under DIR: models oracle, half, noisy (tests/fake_oracle)",
+    )
     args = parser.parse_args(argv)
 
     fake = FakeMistral(
@@ -1135,6 +1140,11 @@ def main(argv: list[str] | None = None) -> None:
     fake.start()
     fake.fim_text = args.text
     fake.chat_text = args.text
+    if args.oracle:
+        from tests.fake_oracle import Oracle
+
+        fake.fim_text = Oracle(Path(args.oracle)).text_source()
+        fake.check_models = False
     print(fake.url, flush=True)
     try:
         threading.Event().wait()

@@ -574,7 +574,7 @@ async def test_openai_error_event_mid_stream() -> None:
 
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_llamacpp_falls_back_to_infill(http: httpx.AsyncClient, streaming: bool) -> None:
-    with FakeOpenAI(flavor="llamacpp", check_models=False) as fake:
+    with FakeOpenAI(flavor="proxy", check_models=False) as fake:
         fake.fim_text = TEXT
         backend = OpenAICompatBackend(fake.url, None, http=http)
         request = _full(OPENAI_MODEL)
@@ -606,7 +606,7 @@ async def test_llamacpp_falls_back_to_infill(http: httpx.AsyncClient, streaming:
         with pytest.raises(BadRequestError):
             await backend.fim(request)
         assert backend.fim_route is None
-        fake.flavor = "llamacpp"
+        fake.flavor = "proxy"
         assert (await backend.fim(request)).text == TEXT
         assert backend.fim_route == "infill"
         # A new endpoint is probed afresh.
@@ -615,7 +615,7 @@ async def test_llamacpp_falls_back_to_infill(http: httpx.AsyncClient, streaming:
 
 
 async def test_llamacpp_infill_details(http: httpx.AsyncClient) -> None:
-    with FakeOpenAI(flavor="llamacpp", check_models=False) as fake:
+    with FakeOpenAI(flavor="proxy", check_models=False) as fake:
         fake.fim_text = "alpha beta gamma delta epsilon"
         backend = OpenAICompatBackend(fake.url, None, http=http)
         completion = await backend.fim(FimRequest(OPENAI_MODEL, "x", suffix="y", max_tokens=2))
@@ -751,7 +751,9 @@ async def test_create_backend_kinds(http: httpx.AsyncClient) -> None:
         ("localhost:11434/", "ollama"),
         ("http://gpu-box:11434/api", "ollama"),
         ("http://localhost:11434/v1", "openai"),
-        ("http://localhost:8080", "openai"),
+        ("http://localhost:8080", "llamacpp"),
+        ("http://127.0.0.1:8012", "llamacpp"),
+        ("http://localhost:8080/v1", "openai"),
         ("http://127.0.0.1:1234", "openai"),
         ("http://vllm.internal:8000", "openai"),
         ("https://llm.example.com/v1/", "openai"),

@@ -178,7 +178,13 @@ def test_doctor_through_ollama_without_a_key() -> None:
         assert "none needed by the ollama backend" in result.stdout
         assert f"{ollama.url} answered /api/tags" in result.stdout
         assert "codestral:22b" in result.stdout and "round trip" in result.stdout
-        assert [r.path for r in ollama.requests] == ["/api/tags", "/api/generate"]
+        # the models, the context it runs with (issue 12), one round trip
+        assert [r.path for r in ollama.requests] == [
+            "/api/tags",
+            "/api/show",
+            "/api/ps",
+            "/api/generate",
+        ]
 
 
 def test_doctor_through_an_openai_compatible_server_without_a_key() -> None:
@@ -189,7 +195,9 @@ def test_doctor_through_an_openai_compatible_server_without_a_key() -> None:
         assert result.returncode == 0, result.stdout
         assert not [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
         assert "'a + b'" in result.stdout
-        assert server.requests[0].path == "/v1/models"
+        # the endpoint is probed first (issue 12): a llama-server gets the llamacpp backend
+        assert "llamacpp" in result.stdout
+        assert "/v1/models" in [r.path for r in server.requests]
         assert [r.path for r in server.fim_requests()][-1] == "/infill"
 
 
@@ -200,3 +208,26 @@ def test_doctor_names_a_model_ollama_does_not_have() -> None:
         assert result.returncode == 1
         fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
         assert any("codestral-latest" in line for line in fails)
+
+
+def test_doctor_says_what_it_detected_and_why(source: Path) -> None:
+    from tests.fake_backends import LLAMACPP_MODEL_PATH, FakeOpenAI
+
+    with FakeOpenAI(flavor="llamacpp") as llama:
+        llama.n_ctx = 1024
+        llama.fim_text = "path = os.getcwd()"
+        settings = f'{{"endpoint": "{llama.url}"}}'
+        result = run(None, "doctor", "--settings", settings)
+        completed = run(None, "complete", f"{source}:4:7", "--settings", settings)
+        paths = [r.path for r in llama.fim_requests()]
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    [backend] = [line for line in lines if " backend " in line]
+    assert "llamacpp" in backend and "/props" in backend and "n_ctx 1024" in backend
+    assert any("context" in line and "1024 tokens" in line for line in lines)
+    assert any(LLAMACPP_MODEL_PATH in line for line in lines)
+    assert "no key" not in result.stdout
+    # `complete` goes the same way: no key asked, through /infill
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip()
+    assert paths == ["/infill", "/infill"]

@@ -99,6 +99,33 @@ async def test_multi_line_stops_reading_when_the_block_ends() -> None:
     assert backend.closed == 1
 
 
+async def test_a_dedented_blank_line_completes_at_its_own_level() -> None:
+    # The user left the loop body: the completion belongs to the function body.
+    pieces = ["if x:\n", "        return 1\n", "    return 2\n", "\n", "def other():\n"]
+    engine, _ = engine_for(StubBackend(pieces))
+    text = "def f(x):\n    while x:\n        x = g(x)\n    "
+    suggestion = await engine.complete(*at_end(text))
+    assert suggestion is not None
+    assert suggestion.text == "if x:\n        return 1\n    return 2"
+
+
+async def test_a_two_space_body_keeps_its_lines() -> None:
+    # First block of the file: no indentation step to learn from but the cursor's own.
+    pieces = ["const t = a + b;\n", "  return t;\n", "}\n", "function other() {\n"]
+    engine, _ = engine_for(StubBackend(pieces))
+    document = Document("file:///t.js", "function add(a, b) {\n  \n}\n", version=1)
+    suggestion = await engine.complete(document, Cursor(1, 2))
+    assert suggestion is not None
+    assert suggestion.text.startswith("const t = a + b;\n  return t;")
+
+
+async def test_after_an_opener_an_unindented_cursor_still_means_the_body() -> None:
+    pieces = ["    return a + b\n", "\n", "def other():\n", "    pass\n"]
+    engine, _ = engine_for(StubBackend(pieces))
+    suggestion = await engine.complete(*at_end("class A:\n    def add(a, b):\n    "))
+    assert suggestion is not None and suggestion.text.strip() == "return a + b"
+
+
 async def test_join_a_request_whose_stream_already_has_what_was_typed() -> None:
     backend = StubBackend(["comp", "ute(1)"])
     backend.release = asyncio.Event()

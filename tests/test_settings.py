@@ -59,7 +59,7 @@ def test_unknown_keys_are_ignored() -> None:
         ("endpoint", "ftp://example.com", "unset"),
         ("endpoint", 42, "unset"),
         ("model", "", "codestral-latest"),
-        ("model", "has space", "codestral-latest"),
+        ("model", "two\nlines", "codestral-latest"),
         ("stop", [1, 2], "[]"),
         ("enable", "yes", "true"),
         ("requestTimeoutMs", 1, "5000"),
@@ -306,7 +306,8 @@ def test_resolve_settings_reports_problems_and_pins() -> None:
     )
     assert resolved.settings.maxTokens == Settings().maxTokens
     assert [p.split("'")[1] for p in resolved.problems] == ["maxTokens", "temperature"]
-    assert resolved.pinned == frozenset({"maxTokens", "model", "temperature"})
+    # A refused value falls back to the default and pins nothing (issue 12).
+    assert resolved.pinned == frozenset({"model"})
 
 
 def test_resolve_settings_is_pure() -> None:
@@ -316,3 +317,13 @@ def test_resolve_settings_is_pure() -> None:
     assert resolve_settings(Environment(), init, None, remembered) == first
     assert init == {"codestral": {"model": "a"}}
     assert remembered == {"https://api.mistral.ai": {"chat": "b"}}
+
+
+def test_a_refused_model_value_pins_nothing() -> None:
+    # Issue 12: a refused `model` made the picker say the default was "pinned" by the setting.
+    from codestral_ls.settings import explicit_keys
+
+    assert "model" not in explicit_keys({"model": "two\nlines"})
+    assert "model" in explicit_keys({"model": "/models/codestral-22b.Q4_K_M.gguf"})
+    settings, problems = parse_settings({"model": "/models/codestral-22b.Q4_K_M.gguf"})
+    assert settings.model == "/models/codestral-22b.Q4_K_M.gguf" and problems == []

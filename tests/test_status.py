@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codestral_ls.status import STATES, StatusReporter
+import pytest
+
+from codestral_ls.status import STATES, StatusReporter, opted_in
 
 
 class Recorder:
@@ -45,6 +47,24 @@ def test_sends_only_when_the_state_changes() -> None:
     }
     assert status.last == recorder.sent[-1]
     assert status.state == "ready"
+
+
+def test_a_new_problem_replaces_the_old_one() -> None:
+    # Issue 12: the status stayed at "connection broke" through later failures and pauses.
+    recorder = Recorder()
+    status = recorder.reporter()
+    assert status.update("error", "127.0.0.1:8080: the connection broke", {})
+    assert not status.update("error", "127.0.0.1:8080: the connection broke", {})
+    assert status.update("error", "127.0.0.1:8080: connection refused", {})
+    assert status.update(
+        "error", "127.0.0.1:8080: connection refused Pausing completions for 2 s.", {}
+    )
+    assert [p["message"] for p in recorder.sent] == [
+        "127.0.0.1:8080: the connection broke",
+        "127.0.0.1:8080: connection refused",
+        "127.0.0.1:8080: connection refused Pausing completions for 2 s.",
+    ]
+    assert status.update("ready", "Codestral ready", {})
 
 
 def test_a_model_change_is_sent_even_in_the_same_state() -> None:
@@ -118,3 +138,25 @@ def test_the_engine_may_name_the_model() -> None:
     assert recorder.sent[-1]["model"] == "my-python-model"
     assert status.update("working", "Asking codestral-latest", {})  # the model changed back
     assert recorder.sent[-1]["model"] == "codestral-latest"
+
+
+@pytest.mark.parametrize(
+    "experimental, expected",
+    [
+        ({"codestral": {"statusNotification": True}}, True),
+        ({"codestral": {"statusNotification": True, "other": 1}, "x": {}}, True),
+        ({"codestral": {"statusNotification": False}}, False),
+        ({"codestral": {"statusNotification": 1}}, False),
+        ({"codestral": {"statusNotification": "true"}}, False),
+        ({"codestral": True}, False),
+        ({"statusNotification": True}, False),
+        ({"serverStatusNotification": True}, False),
+        ({}, False),
+        (None, False),
+        ([], False),
+    ],
+)
+def test_only_the_documented_opt_in_asks_for_the_notification(
+    experimental: Any, expected: bool
+) -> None:
+    assert opted_in(experimental) is expected

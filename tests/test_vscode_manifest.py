@@ -55,6 +55,8 @@ def default_of(field: dataclasses.Field[Any]) -> Any:
     else:
         assert field.default_factory is not dataclasses.MISSING
         value = field.default_factory()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
     return json.loads(json.dumps(value))  # tuples become lists, as in JSON
 
 

@@ -9,16 +9,16 @@ talks to one :class:`Backend` and does not know which kind it is:
 * ``"ollama"`` - :class:`~codestral_ls.backends.ollama.OllamaBackend`: Ollama's native
   ``/api/generate`` with ``suffix``, ``/api/chat`` and ``/api/tags``.  No key.
 * ``"openai"`` - :class:`~codestral_ls.backends.openai_compat.OpenAICompatBackend`:
-  ``/v1/completions`` with ``suffix`` (llama.cpp's llama-server via its ``/infill``, LM Studio,
-  Ollama's ``/v1``, vLLM…), ``/v1/chat/completions`` and ``/v1/models``.  Key optional.
+  ``/v1/completions`` with ``suffix`` (LM Studio, Ollama's ``/v1``, vLLM…; a server refusing
+  ``suffix`` is tried on llama.cpp's ``/infill``), ``/v1/chat/completions`` and ``/v1/models``.
+  Key optional.
+* ``"llamacpp"`` - :class:`~codestral_ls.backends.llamacpp.LlamaCppBackend`: llama.cpp's
+  llama-server through its native ``/infill`` (its ``/v1/completions`` ignores ``suffix``),
+  ``/v1/chat/completions`` and ``/v1/models``.  No key.
 
 Beneath them, :mod:`~codestral_ls.backends.http` is the one HTTP layer (pooled client, error
 mapping, key scrubbing, the SSE/NDJSON reader); :mod:`~codestral_ls.backends.errors` the neutral
 error type :class:`~codestral_ls.backends.errors.BackendError` and its subclasses.
-
-:func:`create_backend` builds one on a shared :class:`httpx.AsyncClient` made by
-:func:`make_http_client` (one connection pool for the process; the owner closes it, a backend's
-``aclose()`` does not).  :func:`detect_backend` picks the kind for ``backend: "auto"``.
 """
 
 from __future__ import annotations
@@ -33,14 +33,17 @@ from codestral_ls.mistral import ChatRequest, FimRequest
 
 from .errors import BackendError
 from .http import make_http_client
+from .llamacpp import LlamaCppBackend
 from .mistral import MistralClient
 from .ollama import OllamaBackend
 from .openai_compat import OpenAICompatBackend
 
 __all__ = [
     "BACKEND_KINDS",
+    "LOCAL_KINDS",
     "Backend",
     "BackendError",
+    "LlamaCppBackend",
     "MistralClient",
     "OllamaBackend",
     "OpenAICompatBackend",
@@ -52,11 +55,15 @@ __all__ = [
 ]
 
 #: The concrete kinds (``"auto"`` is resolved with :func:`detect_backend`).
-BACKEND_KINDS = ("mistral", "ollama", "openai")
+BACKEND_KINDS = ("mistral", "ollama", "openai", "llamacpp")
+#: Kinds that usually run on the user's own machine (no key, maybe a cold CPU model).
+LOCAL_KINDS = frozenset({"ollama", "openai", "llamacpp"})
 
 OLLAMA_PORT = 11434
 #: Default ports of local OpenAI-compatible servers: llama.cpp's llama-server, LM Studio, vLLM.
 OPENAI_PORTS = frozenset({8080, 1234, 8000})
+#: Ports of llama-server: its default and that of its ``--fim-…`` presets.
+LLAMACPP_PORTS = frozenset({8080, 8012})
 
 
 @runtime_checkable
@@ -68,7 +75,7 @@ class Backend(Protocol):
     propagates.
     """
 
-    kind: str  # "mistral" | "ollama" | "openai"
+    kind: str  # "mistral" | "ollama" | "openai" | "llamacpp"
     requires_key: bool  # local backends need no key
     models_path: str  # where list_models() asks: "/v1/models", "/api/tags"
 
@@ -118,7 +125,8 @@ def _parse(endpoint: str) -> tuple[str, int | None, str]:
 
 
 def detect_backend(endpoint: str) -> str:
-    """The backend kind an endpoint most likely needs (for ``backend: "auto"``).
+    """The backend kind the URL of an endpoint suggests: only a hint, used when probing
+    (:mod:`codestral_ls.backends.probe`) got no answer.
 
     Rules, first match wins:
 
@@ -126,8 +134,9 @@ def detect_backend(endpoint: str) -> str:
     2. port 11434 (Ollama's) → ``"ollama"``, unless the path ends in ``/v1`` (Ollama's
        OpenAI-compatible API) → ``"openai"``;
     3. a path ending in ``/v1`` → ``"openai"``;
-    4. port 8080 (llama.cpp), 1234 (LM Studio) or 8000 (vLLM) → ``"openai"``;
-    5. anything else (including an unparsable URL) → ``"mistral"`` (e.g. a gateway in front
+    4. port 8080 or 8012 (llama.cpp's llama-server and its FIM presets) → ``"llamacpp"``;
+    5. port 1234 (LM Studio) or 8000 (vLLM) → ``"openai"``;
+    6. anything else (including an unparsable URL) → ``"mistral"`` (e.g. a gateway in front
        of Mistral's API).
     """
     host, port, path = _parse(endpoint)
@@ -136,15 +145,23 @@ def detect_backend(endpoint: str) -> str:
     openai_path = path.endswith("/v1")
     if port == OLLAMA_PORT:
         return "openai" if openai_path else "ollama"
-    if openai_path or port in OPENAI_PORTS:
+    if openai_path:
+        return "openai"
+    if port in LLAMACPP_PORTS:
+        return "llamacpp"
+    if port in OPENAI_PORTS:
         return "openai"
     return "mistral"
 
 
-_CLASSES: dict[str, type[MistralClient] | type[OllamaBackend] | type[OpenAICompatBackend]] = {
+_CLASSES: dict[
+    str,
+    type[MistralClient] | type[OllamaBackend] | type[OpenAICompatBackend] | type[LlamaCppBackend],
+] = {
     "mistral": MistralClient,
     "ollama": OllamaBackend,
     "openai": OpenAICompatBackend,
+    "llamacpp": LlamaCppBackend,
 }
 
 
@@ -183,4 +200,6 @@ def create_backend(
     cls = _CLASSES.get(concrete_kind(kind, endpoint))
     if cls is not None:
         return cls(endpoint, api_key, timeout=timeout, http=http)
-    raise ValueError(f"unknown backend {kind!r}: expected 'auto', 'mistral', 'ollama' or 'openai'")
+    raise ValueError(
+        f"unknown backend {kind!r}: expected 'auto', 'mistral', 'ollama', 'openai' or 'llamacpp'"
+    )

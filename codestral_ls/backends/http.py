@@ -335,6 +335,10 @@ class HttpBackend:
         self._endpoint = self._normalize(endpoint)
         self._api_key: str | None = clean_key(api_key)
         self._timeout = float(timeout)
+        #: Token counts (``prompt_tokens``, ``completion_tokens``) the server reported in the
+        #: latest stream, if it did before the stream ended or was closed; only meaningful
+        #: when one stream runs at a time (``codestral-ls eval`` gives each worker a backend).
+        self.last_usage: dict[str, Any] | None = None
         self._owns_http = http is None
         self._http = (
             http
@@ -511,6 +515,13 @@ class HttpBackend:
                 raise self._error(response, endpoint, model, bool(api_key))
             return self._parse_json(response, host), host, response.status_code
 
+    def _note_usage(self, usage: Any) -> None:
+        """Keep ``usage`` (an OpenAI/Mistral-shaped ``usage`` object) as :attr:`last_usage`."""
+        if isinstance(usage, dict) and any(
+            isinstance(usage.get(key), int) for key in ("prompt_tokens", "completion_tokens")
+        ):
+            self.last_usage = dict(usage)
+
     @asynccontextmanager
     async def _stream(
         self, path: str, body: dict[str, Any], model: str | None, accept: str
@@ -523,6 +534,7 @@ class HttpBackend:
         so the server sees the disconnect and stops generating.
         """
         endpoint, api_key = self._endpoint, self._api_key
+        self.last_usage = None
         with self._guard(endpoint, api_key):
             async with self._http.stream(
                 "POST",

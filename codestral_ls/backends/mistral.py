@@ -204,9 +204,9 @@ class MistralClient(HttpBackend):
             key_sent=key_sent,
         )
 
-    @staticmethod
-    def _delta_text(data: str, host: str, status: int) -> str:
+    def _delta_text(self, data: str, host: str, status: int) -> str:
         event = stream_event(data, host, status, is_error=is_error_payload)
+        self._note_usage(event.get("usage"))
         choice = first_choice(event)
         if choice is None:
             return ""

@@ -288,6 +288,7 @@ class OllamaBackend(HttpBackend):
                     if isinstance(piece, str) and piece:
                         yield piece
                     if event.get("done") is True:
+                        self._note_usage(_usage(event))
                         stream.finish()  # drain to the end so the connection is reused
 
     async def list_models(self) -> list[dict[str, Any]]:

@@ -5,11 +5,14 @@ Ollama's ``/v1``, vLLM, DeepSeek-style APIs).
   ``temperature``, ``top_p``, ``stop``, ``seed``, ``stream``); ``min_tokens`` is not part of
   the OpenAI API and is not sent.  Streaming answers are server-sent events
   ``data: {"choices": [{"text": "piece", ...}]}`` ending with ``data: [DONE]``.
-* Not every such server accepts ``suffix``: llama.cpp answers "Unsupported param: suffix"
-  (its FIM endpoint is ``POST /infill``) and vLLM "suffix is not currently supported".  When
-  the first request with a suffix is refused that way, the backend tries llama.cpp's
-  ``/infill`` once; if it exists, FIM goes there from then on (for this endpoint), otherwise the
-  error says in one sentence that the server cannot fill in the middle.
+* Not every such server accepts ``suffix``: older llama-server builds and some proxies answer
+  "Unsupported param: suffix" (llama.cpp's FIM endpoint is ``POST /infill``), vLLM "suffix is
+  not currently supported".  When the first request with a suffix is refused that way, the
+  backend tries ``/infill`` once; if it exists, FIM goes there from then on (for this
+  endpoint), otherwise the error says in one sentence that the server cannot fill in the
+  middle.  Today's llama-server accepts ``suffix`` and silently ignores it: it is recognised
+  by its ``/v1/models`` cards (``owned_by: "llamacpp"``) and sent to ``/infill`` at once
+  (:mod:`codestral_ls.backends.llamacpp` is the backend made for it).
 * ``POST /v1/chat/completions`` (code actions) with ``messages``, streamed as SSE chunks
   ``{"choices": [{"delta": {"content": "piece"}}]}`` ending with ``data: [DONE]``.
 * ``GET /v1/models`` → Mistral-shaped model cards (FIM and chat assumed for every model but
@@ -139,15 +142,34 @@ def chat_body(req: ChatRequest) -> dict[str, Any]:
 
 
 def infill_body(req: FimRequest, *, stream: bool) -> dict[str, Any]:
-    """The body for llama.cpp's ``POST /infill`` (its native FIM endpoint)."""
+    """The body for llama.cpp's ``POST /infill`` (its native FIM endpoint).
+
+    The prefix goes bare; the context files go as ``input_extra`` (llama.cpp's repo-level
+    FIM), not laid out in front of it.
+    """
     body: dict[str, Any] = {
         "model": req.model,
         "input_prefix": req.prompt,
         "input_suffix": req.suffix or "",
     }
+    if req.context_files:
+        body["input_extra"] = [{"filename": f.path, "text": f.text} for f in req.context_files]
     body.update(sampling_fields(req, max_tokens="n_predict"))
     body["stream"] = stream
     return body
+
+
+def _infill_usage(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """llama.cpp's ``tokens_evaluated``/``tokens_predicted`` as an OpenAI ``usage`` object."""
+    predicted = payload.get("tokens_predicted")
+    evaluated = payload.get("tokens_evaluated")
+    if not (isinstance(predicted, int) and isinstance(evaluated, int)):
+        return None
+    return {
+        "prompt_tokens": evaluated,
+        "completion_tokens": predicted,
+        "total_tokens": evaluated + predicted,
+    }
 
 
 def _rejects_suffix(error: BackendError, req: FimRequest) -> bool:
@@ -279,6 +301,9 @@ class OpenAICompatBackend(HttpBackend):
             raise ProtocolError(
                 f"{host} answered GET {MODELS_PATH} without a model list.", status=status
             )
+        if any(isinstance(e, dict) and e.get("owned_by") == "llamacpp" for e in data):
+            # llama-server ignores `suffix` on /v1/completions: fill in through /infill.
+            self._routes[self._endpoint] = _INFILL
         cards = [openai_model_card(entry) for entry in data if isinstance(entry, dict)]
         return [card for card in cards if card is not None]
 
@@ -289,7 +314,7 @@ class OpenAICompatBackend(HttpBackend):
             COMPLETIONS_PATH,
             completions_body(req, stream=True),
             req.model,
-            lambda data, host, status: self._choice_text(self._event(data, host, status)),
+            lambda data, host, status: self._choice_text(self._usage_event(data, host, status)),
             lambda payload, host, status: self._completion(payload, host, status).text,
         )
 
@@ -310,6 +335,11 @@ class OpenAICompatBackend(HttpBackend):
     @staticmethod
     def _event(data: str, host: str, status: int) -> dict[str, Any]:
         return stream_event(data, host, status, is_error=is_error_payload)
+
+    def _usage_event(self, data: str, host: str, status: int) -> dict[str, Any]:
+        event = self._event(data, host, status)
+        self._note_usage(event.get("usage"))
+        return event
 
     # ------------------------------------------------------------------ llama.cpp /infill
 
@@ -367,20 +397,11 @@ class OpenAICompatBackend(HttpBackend):
         self._check_infill_error(payload, json.dumps(payload), host, status)
         content = payload.get("content")
         model = payload.get("model")
-        predicted = payload.get("tokens_predicted")
-        evaluated = payload.get("tokens_evaluated")
-        usage: dict[str, Any] | None = None
-        if isinstance(predicted, int) and isinstance(evaluated, int):
-            usage = {
-                "prompt_tokens": evaluated,
-                "completion_tokens": predicted,
-                "total_tokens": evaluated + predicted,
-            }
         return Completion(
             text=content if isinstance(content, str) else "",
             finish_reason=self._infill_finish(payload),
             model=model if isinstance(model, str) else None,
-            usage=usage,
+            usage=_infill_usage(payload),
         )
 
     @staticmethod
@@ -428,6 +449,7 @@ class OpenAICompatBackend(HttpBackend):
                                 f"{host} sent an unexpected stream event.", status=status
                             )
                         self._check_infill_error(event, data, host, status)
+                        self._note_usage(_infill_usage(event))
                         piece = event.get("content")
                         if isinstance(piece, str) and piece:
                             yield piece

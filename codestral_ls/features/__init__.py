@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import code_actions, completion, lifecycle, models
+from . import code_actions, completion, context, lifecycle, models
 
-ALL_FEATURES = (lifecycle, completion, models, code_actions)
+ALL_FEATURES = (lifecycle, context, completion, models, code_actions)
 
 __all__ = ["ALL_FEATURES"]

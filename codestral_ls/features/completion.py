@@ -57,9 +57,37 @@ def _register_fallback(ls: CodestralLanguageServer, params: types.InitializePara
         if found is None:
             return types.CompletionList(is_incomplete=True, items=[])
         document, cursor, suggestion = found
-        return types.CompletionList(
-            is_incomplete=True, items=[completion_item(document, cursor, suggestion)]
+        capabilities = ls.client_capabilities
+        item = completion_item(
+            document,
+            cursor,
+            suggestion,
+            as_is=supports_as_is(capabilities),
+            markdown=supports_markdown(capabilities),
         )
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def supports_as_is(capabilities: types.ClientCapabilities) -> bool:
+    """Whether the client honours ``insertTextMode: asIs`` on completion items (LSP 3.16)."""
+    item = _completion_item_capabilities(capabilities)
+    support = item.insert_text_mode_support if item is not None else None
+    return support is not None and types.InsertTextMode.AsIs in support.value_set
+
+
+def supports_markdown(capabilities: types.ClientCapabilities) -> bool:
+    """Whether the client reads Markdown item documentation (else plain text, the default)."""
+    item = _completion_item_capabilities(capabilities)
+    formats = item.documentation_format if item is not None else None
+    return formats is not None and types.MarkupKind.Markdown in formats
+
+
+def _completion_item_capabilities(
+    capabilities: types.ClientCapabilities,
+) -> types.ClientCompletionItemOptions | None:
+    text_document = capabilities.text_document
+    completion = text_document.completion if text_document is not None else None
+    return completion.completion_item if completion is not None else None
 
 
 async def suggest(
@@ -99,41 +127,71 @@ def inline_items(
 
 
 def completion_item(
-    document: Document, cursor: Cursor, suggestion: Suggestion
+    document: Document,
+    cursor: Cursor,
+    suggestion: Suggestion,
+    *,
+    as_is: bool = False,
+    markdown: bool = True,
 ) -> types.CompletionItem:
     """One item that inserts the suggestion and survives the client's filtering.
 
     Clients filter items by the word typed before the cursor, so the edit starts at that word
     and repeats it: typing ``pri`` and getting ``nt(x)`` yields the edit ``print(x)`` over
-    ``pri``, which still matches what was typed.
+    ``pri``, which still matches what was typed.  The label reads the same way (``print(x)``,
+    not ``nt(x)``): clients that insert the label instead of the edit (some completion-at-point
+    front ends) then still produce the right line.
+
+    The edit is a plain ``TextEdit`` ending at the cursor (past what was typed while the answer
+    was computed), never an ``InsertReplaceEdit``: the suggestion already leaves out what
+    follows the cursor, so there is nothing more to replace, and every client understands a
+    ``TextEdit`` whatever its ``insertReplaceSupport``.
+
+    The text of a multi-line suggestion is already indented for where it goes; with ``as_is``
+    (the client supports ``insertTextMode``) the item asks the client not to indent it again.
+    Its documentation shows the whole text, as a Markdown code block where the client reads
+    Markdown (``markdown``), else as a plain string.
     """
     word = _WORD_TAIL.search(suggestion.line_before)
     typed = word.group(0) if word else ""
     start = document.position(Cursor(cursor.line, cursor.column - len(typed)))
     end = document.position(Cursor(cursor.line, cursor.column + len(suggestion.typed)))
+    new_text = typed + suggestion.text
     multi_line = "\n" in suggestion.text
     return types.CompletionItem(
-        label=first_line(suggestion.text),
+        label=item_label(new_text),
         kind=types.CompletionItemKind.Text,
         detail="Codestral",
-        documentation=types.MarkupContent(
-            kind=types.MarkupKind.Markdown,
-            value=f"```{document.language_id}\n{typed}{suggestion.text}\n```",
-        )
+        documentation=_documentation(document.language_id, new_text, markdown)
         if multi_line
         else None,
         sort_text="0",
-        filter_text=typed + suggestion.text,
+        filter_text=new_text,
         preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(
-            range=types.Range(start=start, end=end), new_text=typed + suggestion.text
-        ),
+        insert_text_mode=types.InsertTextMode.AsIs if as_is and multi_line else None,
+        text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=new_text),
     )
 
 
+def _documentation(language_id: str, text: str, markdown: bool) -> types.MarkupContent | str:
+    if markdown:
+        return types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=f"```{language_id}\n{text}\n```"
+        )
+    return text  # a plain string: every client reads it
+
+
+def item_label(new_text: str) -> str:
+    """The label of an item inserting ``new_text`` over the typed word: how the line reads
+    from that word on (``return a * b`` after typing ``ret``).  When that first line is blank
+    (the suggestion starts on the next line), the first non-blank line, stripped."""
+    line = new_text.split("\n", 1)[0].rstrip()
+    return line if line.strip() else first_line(new_text)
+
+
 def first_line(text: str) -> str:
-    """The first non-blank line of ``text``, stripped: the label of a completion item."""
+    """The first non-blank line of ``text``, stripped."""
     for line in text.splitlines():
         if line.strip():
             return line.strip()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..settings import SECTION
+from ..status import opted_in
 
 if TYPE_CHECKING:
     from ..server import CodestralLanguageServer
@@ -19,7 +20,10 @@ logger = logging.getLogger(__name__)
 def register(ls: CodestralLanguageServer) -> None:
     @ls.feature(types.INITIALIZE)
     def on_initialize(ls: CodestralLanguageServer, params: types.InitializeParams) -> None:
+        ls.log_to_client()
+        ls.identify_client(params)
         ls.documents.encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        ls.wants_status = opted_in(params.capabilities.experimental)
         ls.update_settings(initialization_options=params.initialization_options or {})
         if supports_configuration(ls):
             ls.settings_ready.clear()  # until the pull after ``initialized``
@@ -31,6 +35,8 @@ def register(ls: CodestralLanguageServer) -> None:
         # The model list is fetched right after this (features/models.py); that request also
         # opens the connection, so the first completion does not pay the handshake.
         await pull_configuration(ls)
+        for hook in ls.initialized_hooks:
+            hook(ls)
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def on_did_change_configuration(

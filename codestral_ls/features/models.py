@@ -20,7 +20,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from ..catalog import KINDS, Catalog, deprecated_in_use, listing
+from ..catalog import KINDS, Catalog, deprecated_in_use, listing, picker_titles
 from ..settings import MODEL_SETTING, SECTION
 from ..state import StateFile, is_model_name
 from .progress import begin_progress
@@ -70,6 +70,7 @@ class ModelsFeature:
     async def when_settings_are_final(self) -> None:
         """After the configuration pull that follows ``initialized``: first status, catalog."""
         await self.ls.settings_ready.wait()
+        await self.ls.ensure_backend()
         self.initial_status()
         if has_credentials(self.ls):
             try:
@@ -230,6 +231,7 @@ class ModelsFeature:
         ls = self.ls
         catalog = await self.fetch_catalog()
         choices = catalog.models_for(kind)
+        titles = picker_titles(choices)
         if not choices:
             raise CommandFailed(
                 f"{host_of(ls)} offers no model that can do {_WHAT[kind]}, so there is "
@@ -239,16 +241,18 @@ class ModelsFeature:
             types.ShowMessageRequestParams(
                 type=types.MessageType.Info,
                 message=(
-                    f"Codestral: choose the model for {_WHAT[kind]} "
+                    f"codestral-ls: choose the model for {_WHAT[kind]} "
                     f"(now {current_model(ls, kind)})."
                 ),
-                actions=[types.MessageActionItem(title=model.id) for model in choices],
+                actions=[types.MessageActionItem(title=title) for title in titles],
             )
         )
         if answer is None:
             logger.info("model choice dismissed")
             return None
         title = answer.title if isinstance(answer, types.MessageActionItem) else None
+        if isinstance(title, str) and title in titles:
+            return titles[title]
         if not is_model_name(title):
             raise CommandFailed(f"The editor answered the model question with {title!r}.")
         return title

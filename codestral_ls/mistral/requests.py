@@ -124,9 +124,13 @@ class EmbeddingRequest:
 
     model: str
     inputs: tuple[str, ...]
+    #: Length of the vectors wanted (codestral-embed accepts it; None: the model's default).
+    output_dimension: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", _as_str_tuple(self.inputs))
 
     def to_body(self) -> dict[str, Any]:
-        return {"model": self.model, "input": list(self.inputs)}
+        body: dict[str, Any] = {"model": self.model, "input": list(self.inputs)}
+        _put(body, "output_dimension", self.output_dimension)
+        return body

@@ -2,7 +2,9 @@
 
 Every test using ``start`` runs twice: with VS Code's client capabilities (UTF-16 positions,
 inline completion as vscode-languageclient 10 advertises it) and with Neovim 0.11's (UTF-8
-positions, no inline completion, so completion items).
+positions, no inline completion, so completion items).  Both carry the ``codestral/status``
+opt-in (``experimental.codestral.statusNotification``) that our VS Code extension and Neovim
+plugin send; tests/e2e/test_clients.py covers clients without it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,15 +30,23 @@ TEST_KEY = "test-key-5f0c2d"
 CLIENTS = ["visual-studio-code", "neovim"]
 
 
+#: What our own editor integrations add to their capabilities (docs/protocol.md).
+STATUS_OPT_IN = {"codestral": {"statusNotification": True}}
+
+
 def capabilities_for(client: str) -> types.ClientCapabilities:
-    """pytest-lsp's recorded capabilities; VS Code gains inline completion (LSP 3.18)."""
+    """pytest-lsp's recorded capabilities, with our integrations' ``codestral/status`` opt-in;
+    VS Code gains inline completion (LSP 3.18)."""
     if client == "neovim":
-        return client_capabilities("neovim@v0.11.0")
-    capabilities = client_capabilities("visual-studio-code")
-    assert capabilities.text_document is not None
-    capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
-        dynamic_registration=True
-    )
+        capabilities = client_capabilities("neovim@v0.11.0")
+    else:
+        capabilities = client_capabilities("visual-studio-code")
+        assert capabilities.text_document is not None
+        capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
+            dynamic_registration=True
+        )
+    experimental = capabilities.experimental if isinstance(capabilities.experimental, dict) else {}
+    capabilities.experimental = {**experimental, **STATUS_OPT_IN}
     return capabilities
 
 
@@ -241,6 +252,8 @@ async def start(
         configuration: dict[str, Any] | None = None,
         args: list[str] | None = None,
         capabilities_patch: Callable[[types.ClientCapabilities], None] | None = None,
+        root: Path | None = None,
+        state_dir: Path | None = None,
     ) -> Session:
         options = {"debounceMs": 0, **(initialization_options or {})}
         config = ClientServerConfig(
@@ -248,7 +261,10 @@ async def start(
             server_env=server_env(
                 fake,
                 # a state file of its own, so a developer's model choice never leaks in
-                **{"CODESTRAL_LS_STATE_DIR": str(tmp_path_factory.mktemp("state")), **(env or {})},
+                **{
+                    "CODESTRAL_LS_STATE_DIR": str(state_dir or tmp_path_factory.mktemp("state")),
+                    **(env or {}),
+                },
             ),
         )
         client = await config.start()
@@ -264,6 +280,10 @@ async def start(
                 capabilities=capabilities,
                 initialization_options=options,
                 client_info=types.ClientInfo(name=name),
+                root_uri=root.as_uri() if root is not None else None,
+                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)]
+                if root is not None
+                else None,
             )
         )
         return Session(client, name, fake, result)
@@ -271,6 +291,8 @@ async def start(
     yield starter
 
     for client in clients:
+        if client.stopped:  # the test stopped it (a restart)
+            continue
         try:
             await client.shutdown_session()
         finally:

@@ -770,6 +770,35 @@ async def test_explain_shows_a_markdown_document(start: Starter, fake: FakeMistr
     assert chat_requests(fake)[0].errors == []
 
 
+async def test_explain_shows_a_read_only_virtual_document_where_the_client_has_them(
+    start: Starter, fake: FakeMistral, tmp_path: Path
+) -> None:
+    """Our VS Code extension opens ``codestral-explain:`` documents (read-only, never synced
+    back, so no completions or actions on them): no file is written."""
+
+    def explain_documents(capabilities: types.ClientCapabilities) -> None:
+        capabilities.experimental = {"codestral": {"explainDocuments": True}}
+
+    fake.chat_text = by_task({ACTIONS["explain"].task: EXPLANATION})
+    session = await start(capabilities_patch=explain_documents)
+    session.open(URI, SHAPES)
+    explain = find(await list_actions(session, URI, SHAPES.index("area")), "explain")
+    assert await execute(session, explain.command) == {"applied": True}
+    [shown] = session.client.shown_documents
+    assert shown.uri.startswith("codestral-explain:/shapes.py-L5-L7.md")
+    answer = await session.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="codestral.explanation", arguments=[{"uri": shown.uri}])
+    )
+    assert answer["markdown"].startswith("# Explanation of shapes.py, lines 5-7")
+    assert EXPLANATION in answer["markdown"]
+    gone = await session.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="codestral.explanation", arguments=[{"uri": "codestral-explain:/x.md?9"}]
+        )
+    )
+    assert "no longer available" in gone["markdown"]
+
+
 async def test_explain_falls_back_to_a_message(start: Starter, fake: FakeMistral) -> None:
     def no_show_document(capabilities: types.ClientCapabilities) -> None:
         assert capabilities.window is not None

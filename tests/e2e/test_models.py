@@ -54,7 +54,12 @@ def collect_status(session: Session) -> list[dict[str, Any]]:
 
 
 def models_requests(fake: FakeMistral) -> int:
-    return sum(1 for r in fake.requests if r.method == "GET" and r.path == MODELS_PATH)
+    # the key-less GET of the backend probe is not a catalog fetch
+    return sum(
+        1
+        for r in fake.requests
+        if r.method == "GET" and r.path == MODELS_PATH and "authorization" in r.headers
+    )
 
 
 async def complete_model(session: Session, fake: FakeMistral) -> str:
@@ -164,6 +169,9 @@ async def test_bad_arguments_are_refused(start: Starter, tmp_path: Path) -> None
     with pytest.raises(JsonRpcException, match="kind"):
         await command(session, "codestral.selectModel", {"model": "codestral-2508", "kind": "x"})
     with pytest.raises(JsonRpcException, match="model id"):
+        await command(session, "codestral.selectModel", {"model": "two\nlines"})
+    # Any printable id may exist somewhere: the endpoint's list is what refuses it.
+    with pytest.raises(JsonRpcException, match="has no model 'two words'"):
         await command(session, "codestral.selectModel", {"model": "two words"})
     with pytest.raises(JsonRpcException, match="one JSON object") as raised:
         await session.client.workspace_execute_command_async(
@@ -183,12 +191,13 @@ async def test_picker_offers_fim_models_and_the_choice_applies_to_the_next_reque
     start: Starter, fake: FakeMistral, tmp_path: Path
 ) -> None:
     session = await start(env=state_env(tmp_path))
-    offered = answer_questions(session, "codestral-2508")
+    offered = answer_questions(session, "codestral-2508 (codestral-latest)")
     session.open(URI, TEXT)
     assert await complete_model(session, fake) == "codestral-latest"
 
     result = await command(session, "codestral.selectModel")
-    assert offered == [["codestral-2508", "codestral-2405"]]  # FIM models; deprecated last
+    # FIM models, with their aliases; deprecated last
+    assert offered == [["codestral-2508 (codestral-latest)", "codestral-2405"]]
     assert result == {"model": "codestral-2508", "kind": "completion", "persisted": True}
     assert await complete_model(session, fake) == "codestral-2508"
 
@@ -203,7 +212,13 @@ async def test_chat_picker_offers_chat_models_and_dismissal_changes_nothing(
     offered = answer_questions(session, None)
     result = await command(session, "codestral.selectModel", {"kind": "chat"})
     assert result is None
-    assert offered == [["codestral-2508", "mistral-large-latest", "codestral-2405"]]
+    assert offered == [
+        [
+            "codestral-2508 (codestral-latest)",
+            "mistral-large-latest (mistral-large-2411)",
+            "codestral-2405",
+        ]
+    ]
     assert not (tmp_path / "state.json").exists()
     listing = await command(session, "codestral.listModels")
     assert listing["chatModel"] == "codestral-latest"

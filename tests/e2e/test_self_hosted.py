@@ -106,8 +106,8 @@ async def test_openai_compatible_server_detected_from_the_endpoint(start: Starte
         assert request.body is not None and request.body["suffix"] == "\n"
 
 
-async def test_llama_cpp_falls_back_to_infill(start: Starter) -> None:
-    with FakeOpenAI(flavor="llamacpp") as server:
+async def test_a_proxy_refusing_suffix_falls_back_to_infill(start: Starter) -> None:
+    with FakeOpenAI(flavor="proxy") as server:
         server.fim_text = "b"
         session = await start(
             {"backend": "openai", "endpoint": server.url, "model": "codestral-22b-v0.1"},

@@ -34,7 +34,8 @@ end
 --- Set up the plugin (unless `plain`), open the file and wait for the initialised client.
 local function attach(plain)
   if not plain then
-    require('codestral').setup({ cmd = config.cmd, settings = config.settings or {} })
+    -- Completion items unless the scenario asks for ghost text (test_nvim_ghost.py covers it).
+    require('codestral').setup({ cmd = config.cmd, settings = config.settings or {}, ghost_text = config.ghost_text == true })
   end
   vim.cmd.edit(vim.fn.fnameescape(config.file))
   local bufnr = vim.api.nvim_get_current_buf()
@@ -226,7 +227,7 @@ end
 
 function scenarios.health()
   if config.setup ~= false then
-    require('codestral').setup({ cmd = config.cmd, settings = config.settings or {} })
+    require('codestral').setup({ cmd = config.cmd, settings = config.settings or {}, ghost_text = config.ghost_text })
   end
   vim.cmd('checkhealth codestral')
   results.lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)

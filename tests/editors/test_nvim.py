@@ -170,8 +170,8 @@ def test_client_attaches_and_a_completion_item_arrives(tmp_path: Path, fake: Fak
     assert client["name"] == "codestral_ls"
     assert client["filetype"] == "python"
     assert client["offset_encoding"] == "utf-8"
-    # Neovim 0.11 cannot show ghost text: the server offers completion items too, and the
-    # plugin turned on vim.lsp.completion for the buffer.
+    # With ghost_text = false, the client does not announce inline completion: the server
+    # offers completion items too, and the plugin turned on vim.lsp.completion for the buffer.
     assert client["completion"] is True
     assert recorded["mode"] == "completion"
 
@@ -219,7 +219,7 @@ def test_status_notification_and_command(tmp_path: Path, fake: FakeMistral) -> N
     assert recorded["notified_status"]["state"] == "ready"
     assert recorded["notified_status"]["model"] == "codestral-latest"
     assert recorded["statusline"] == "Codestral: codestral-latest"
-    status_lines = [m for m in messages(recorded) if m.startswith("codestral: ready")]
+    status_lines = [m for m in messages(recorded) if m.startswith("codestral-ls: ready")]
     assert status_lines, messages(recorded)
     assert "codestral-latest" in status_lines[-1]
 
@@ -247,7 +247,7 @@ def test_model_picker_lists_fim_models_and_switching_changes_the_next_request(
     models = [r.body["model"] for r in fake.fim_requests() if r.body is not None]
     assert models[0] == "codestral-latest"
     assert models[-1] == "codestral-2405"
-    assert "codestral: completion model: codestral-2405" in messages(recorded)
+    assert "codestral-ls: completion model: codestral-2405" in messages(recorded)
 
 
 # --- edit ------------------------------------------------------------------------------------
@@ -325,11 +325,18 @@ def test_health_passes_with_key_endpoint_and_model(tmp_path: Path, fake: FakeMis
     text = "\n".join(recorded["lines"])
     assert health_lines(recorded, "ERROR") == [], text
     assert "OK Neovim 0.11" in text
+    assert "ghost text drawn by the plugin (extmarks" in text
     assert "OK API key: CODESTRAL_API_KEY is set" in text
     assert f"OK endpoint: {fake.url} answered /v1/models" in text
     assert "OK models: FIM models: codestral-2405, codestral-2508" in text
     assert "OK model: codestral-latest is FIM-capable" in text
     assert "OK fim: round trip" in text
+
+
+def test_health_reports_the_completion_path(tmp_path: Path, fake: FakeMistral) -> None:
+    recorded = run_nvim(tmp_path, fake, "health", ghost_text=False)
+
+    assert "completion-menu items (vim.lsp.completion)" in "\n".join(recorded["lines"])
 
 
 def test_health_fails_without_a_key(tmp_path: Path, fake: FakeMistral) -> None:

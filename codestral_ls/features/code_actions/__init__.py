@@ -35,6 +35,8 @@ from .listing import (
     ACTION_KINDS,
     APPLY_COMMAND,
     EDIT_COMMAND,
+    EXPLAIN_SCHEME,
+    EXPLANATION_COMMAND,
     ActionRequest,
     ClientSupport,
     list_actions,
@@ -48,6 +50,8 @@ __all__ = [
     "ACTION_KINDS",
     "APPLY_COMMAND",
     "EDIT_COMMAND",
+    "EXPLAIN_SCHEME",
+    "EXPLANATION_COMMAND",
     "ActionRequest",
     "ActionRunner",
     "Outcome",
@@ -82,3 +86,7 @@ def register(ls: CodestralLanguageServer) -> None:
     @ls.command(EDIT_COMMAND)
     async def edit(ls: LanguageServer, *args: Any) -> dict[str, Any]:
         return await runner.edit_command(args[0] if args else None)
+
+    @ls.command(EXPLANATION_COMMAND)
+    def explanation(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+        return runner.explanation_command(args[0] if args else None)

@@ -18,6 +18,10 @@ from ...privacy import is_excluded
 
 APPLY_COMMAND = "codestral.applyAction"
 EDIT_COMMAND = "codestral.edit"
+#: Returns the Markdown of an explanation shown as a virtual document.
+EXPLANATION_COMMAND = "codestral.explanation"
+#: URI scheme of explanations shown as read-only virtual documents.
+EXPLAIN_SCHEME = "codestral-explain"
 #: Marks ``data`` written by this feature (other features may list actions too).
 DATA_TAG = "codestral.action"
 #: Kinds advertised in ``codeActionProvider.codeActionKinds``.
@@ -154,6 +158,12 @@ class ClientSupport:
     def shows_documents(self) -> bool:
         window = self._capabilities().window
         return bool(window and window.show_document and window.show_document.support)
+
+    def shows_virtual_documents(self) -> bool:
+        """Whether the client opens ``codestral-explain:`` documents (our VS Code extension)."""
+        experimental = self._capabilities().experimental
+        codestral = experimental.get("codestral") if isinstance(experimental, dict) else None
+        return isinstance(codestral, dict) and codestral.get("explainDocuments") is True
 
 
 def list_actions(

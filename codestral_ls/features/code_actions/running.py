@@ -11,8 +11,10 @@ import tempfile
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from ...actions import (
     CHAT_MAX_TOKENS,
@@ -41,6 +43,8 @@ from .edits import EditBuilder, Outcome
 from .listing import (
     APPLY_COMMAND,
     EDIT_COMMAND,
+    EXPLAIN_SCHEME,
+    EXPLANATION_COMMAND,
     ActionRequest,
     ClientSupport,
     Contents,
@@ -52,6 +56,9 @@ if TYPE_CHECKING:
     from ...server import CodestralLanguageServer
 
 logger = logging.getLogger(__name__)
+
+#: Explanations kept for their virtual documents.
+MAX_EXPLANATIONS = 32
 
 STALE_MESSAGE = (
     "codestral-ls: the document changed since this code action was offered, so its edit was "
@@ -81,6 +88,9 @@ class ActionRunner:
         self.support = support
         self.edits = EditBuilder(support, ls.documents, self._fail)
         self._explain_dir: Path | None = None
+        #: Explanations shown as virtual documents, by URI (the newest few).
+        self._explanations: dict[str, str] = {}
+        self._explained = 0
 
     # ------------------------------------------------------------------ the two paths
 
@@ -348,12 +358,23 @@ class ActionRunner:
         return self._explain_dir / f"explain-{stem}-L{region.first + 1}-L{region.last + 1}.md"
 
     async def _show_explanation(self, document: Document, region: Region, answer: str) -> None:
+        """Show the explanation: a read-only virtual document where the client has them
+        (never a file, which would get completions and code actions like user code), else a
+        Markdown file, else a message."""
         heading = (
             f"# Explanation of {file_name(document.uri)}, "
             f"lines {region.first + 1}-{region.last + 1}"
         )
         markdown = f"{heading}\n\n{answer.strip()}\n"
-        if self.support.shows_documents():
+        if self.support.shows_documents() and self.support.shows_virtual_documents():
+            uri = self._remember_explanation(document, region, markdown)
+            result = await self.ls.window_show_document_async(
+                types.ShowDocumentParams(uri=uri, take_focus=True)
+            )
+            if result.success:
+                return
+            logger.info("the client could not show %s", uri)
+        elif self.support.shows_documents():
             try:
                 path = self._explanation_path(document, region)
                 path.write_text(markdown, encoding="utf-8")
@@ -368,6 +389,30 @@ class ActionRunner:
         self.ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Info, message=markdown)
         )
+
+    def _remember_explanation(self, document: Document, region: Region, markdown: str) -> str:
+        self._explained += 1
+        stem = quote(Path(file_name(document.uri)).name.replace(" ", "_") or "code")
+        uri = (
+            f"{EXPLAIN_SCHEME}:/{stem}-L{region.first + 1}-L{region.last + 1}.md?{self._explained}"
+        )
+        self._explanations[uri] = markdown
+        while len(self._explanations) > MAX_EXPLANATIONS:
+            del self._explanations[next(iter(self._explanations))]
+        return uri
+
+    def explanation_command(self, args: Any) -> dict[str, Any]:
+        """``codestral.explanation``: the Markdown of an explanation shown earlier."""
+        uri = args.get("uri") if isinstance(args, dict) else None
+        if not isinstance(uri, str):
+            raise JsonRpcInvalidParams(f'{EXPLANATION_COMMAND} takes {{"uri": "..."}}.')
+        markdown = self._explanations.get(uri)
+        if markdown is None:
+            return {
+                "markdown": "This explanation is no longer available: run Codestral: Explain "
+                "again.\n"
+            }
+        return {"markdown": markdown}
 
 
 def _being_cancelled() -> bool:

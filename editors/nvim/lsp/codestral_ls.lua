@@ -14,7 +14,21 @@ return {
   root_markers = { '.git' },
   workspace_required = false,
   settings = { codestral = {} },
+  -- Ask for the `codestral/status` notification (the server sends it only to clients that
+  -- opt in this way; see docs/protocol.md). Merged into Neovim's default capabilities.
+  capabilities = { experimental = { codestral = { statusNotification = true } } },
   before_init = function(params, config)
+    -- Kept even when a user's `capabilities` replaced the table above.
+    params.capabilities = params.capabilities or {}
+    local experimental = params.capabilities.experimental
+    if type(experimental) ~= 'table' then
+      experimental = {}
+      params.capabilities.experimental = experimental
+    end
+    if type(experimental.codestral) ~= 'table' then
+      experimental.codestral = {}
+    end
+    experimental.codestral.statusNotification = true
     -- The same settings as initializationOptions, so the first request already uses them.
     local section = vim.tbl_get(config, 'settings', 'codestral')
     if type(section) == 'table' and next(section) ~= nil then

@@ -4,8 +4,8 @@ if vim.g.loaded_codestral then
 end
 vim.g.loaded_codestral = true
 
-if vim.fn.has('nvim-0.11') == 0 then
-  vim.notify('codestral: Neovim 0.11 or newer is needed', vim.log.levels.ERROR)
+if vim.fn.has('nvim-0.10') == 0 then
+  vim.notify('codestral-ls: Neovim 0.10 or newer is needed', vim.log.levels.ERROR)
   return
 end
 

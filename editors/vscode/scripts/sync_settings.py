@@ -47,6 +47,20 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": {"type": "object"},
     },
+    "context": {
+        "type": "object",
+        "properties": {
+            "enable": {"type": "boolean"},
+            "openFiles": {"type": "boolean"},
+            "recentEdits": {"type": "boolean"},
+            "imports": {"type": "boolean"},
+            "embeddings": {"type": "boolean"},
+            "share": {"type": "number", "minimum": 0, "maximum": 0.75},
+            "maxSnippets": {"type": "integer", "minimum": 0, "maximum": 64},
+            "embeddingModel": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
 }
 
 

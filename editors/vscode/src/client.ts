@@ -17,7 +17,9 @@ import {
   State,
 } from 'vscode-languageclient/node';
 
+import { StatusNotificationFeature } from './capabilities';
 import { type StoredKey, buildServerEnv, describeKey } from './credentials';
+import { DOCUMENT_SELECTOR, explainDocumentsFeature } from './explain';
 import { type StatusPayload, StatusNotification } from './protocol';
 import { type CodestralServer, errorMessage } from './server';
 import {
@@ -63,6 +65,7 @@ export function findServer(): ServerCommand {
       home: os.homedir(),
       workspaceFolder: workspaceFolder(),
       isExecutable,
+      remoteName: vscode.env.remoteName,
     },
   );
 }
@@ -100,7 +103,7 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
     private readonly settingKeys: readonly string[],
   ) {
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      documentSelector: DOCUMENT_SELECTOR,
       outputChannel: output,
       initializationOptions: () => ({ codestral: this.settings() }),
       synchronize: { configurationSection: 'codestral' },
@@ -129,6 +132,9 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
       () => this.spawnServer(),
       clientOptions,
     );
+    this.client.registerFeature(explainDocumentsFeature);
+    // Ask for codestral/status: the server sends it only to clients that opt in.
+    this.client.registerFeature(new StatusNotificationFeature());
     this.client.onNotification(StatusNotification, (payload: StatusPayload) =>
       this.hooks.onStatus(payload),
     );
@@ -205,10 +211,13 @@ export class ClientServer implements CodestralServer, vscode.Disposable {
   }
 
   private async offerHelp(message: string): Promise<void> {
-    const openSettings = 'Open Settings';
+    const remote = vscode.env.remoteName !== undefined;
+    const openSettings = remote ? 'Open Remote Settings' : 'Open Settings';
     const showLogs = 'Show Logs';
     const choice = await vscode.window.showErrorMessage(message, openSettings, showLogs);
-    if (choice === openSettings) {
+    if (choice === openSettings && remote) {
+      await vscode.commands.executeCommand('workbench.action.openRemoteSettings');
+    } else if (choice === openSettings) {
       await vscode.commands.executeCommand('workbench.action.openSettings', 'codestral.server');
     } else if (choice === showLogs) {
       this.output.show(true);

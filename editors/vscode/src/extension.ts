@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 
 import manifest from '../package.json';
 import { SECRET_NAME } from './credentials';
+import { EXPLAIN_SCHEME, ExplanationProvider } from './explain';
 import { ClientServer } from './client';
 import { serverSettingKeys } from './settings';
 import { Codestral } from './ui';
@@ -28,13 +29,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     },
     keys,
   );
-  ui = new Codestral(server, context.secrets, output, statusItem);
+  ui = new Codestral(server, context.secrets, output, statusItem, context.globalState);
   const running = server;
   context.subscriptions.push(
     output,
     ui,
     running,
     ...ui.registerCommands(),
+    vscode.workspace.registerTextDocumentContentProvider(EXPLAIN_SCHEME, new ExplanationProvider(running)),
     context.secrets.onDidChange((event) => {
       if (event.key === SECRET_NAME) {
         output.info('the stored API key changed; restarting the server.');

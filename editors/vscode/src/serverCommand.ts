@@ -29,6 +29,25 @@ export interface ResolveContext {
   workspaceFolder?: string;
   /** Whether `file` exists and can be executed. */
   isExecutable: (file: string) => boolean;
+  /** `vscode.env.remoteName` in a remote window (`ssh-remote`, `wsl`, code-server...). */
+  remoteName?: string;
+}
+
+/**
+ * Where the server settings must go in a remote window, and why.  They are machine-scoped (a
+ * path on one machine means nothing on another), so in a remote window VS Code reads them
+ * from the Remote settings only and ignores the User settings of the local machine.
+ */
+export function remoteSettingsAdvice(remoteName: string | undefined): string {
+  if (!remoteName) {
+    return '';
+  }
+  return (
+    ` This is a remote window (${remoteName}): set codestral.server.path in the Remote ` +
+    `settings ("Preferences: Open Remote Settings"), not in your User settings, which VS Code ` +
+    `ignores for machine-specific settings in remote windows, because the server runs on the ` +
+    `remote machine.`
+  );
 }
 
 export interface ServerCommand {
@@ -103,7 +122,8 @@ export function resolveServerCommand(
     if (!found) {
       throw new ServerNotFoundError(
         `Codestral: the setting codestral.server.path is "${serverPath}", but no executable ` +
-          `is there. Fix the path, or clear the setting to use codestral-ls from PATH.`,
+          `is there. Fix the path, or clear the setting to use codestral-ls from PATH.` +
+          remoteSettingsAdvice(context.remoteName),
       );
     }
     return { command: found, args: extra, source: 'codestral.server.path' };
@@ -128,6 +148,7 @@ export function resolveServerCommand(
     `Codestral: the language server codestral-ls was not found on PATH. Install it with ` +
       `"${INSTALL_COMMAND}" (or "python3 -m pip install codestral-ls"), then run ` +
       `"Codestral: Restart Server"; or set codestral.server.path or ` +
-      `codestral.server.pythonPath.`,
+      `codestral.server.pythonPath.` +
+      remoteSettingsAdvice(context.remoteName),
   );
 }

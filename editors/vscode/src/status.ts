@@ -44,6 +44,41 @@ export function shortModel(model: string, max = 24): string {
   return model.length <= max ? model : `${model.slice(0, max - 1)}…`;
 }
 
+/** The server's message without a leading "Codestral" (the tooltip's first word already). */
+function bareMessage(message: string | null | undefined): string {
+  return (message ?? '').trim().replace(/^Codestral\b:?\s*/i, '');
+}
+
+/** Whether the message merely restates the label, e.g. "Codestral ready (host)" for ready. */
+function restatesLabel(label: string, message: string | null | undefined): boolean {
+  const bare = bareMessage(message).toLowerCase();
+  const word = label.replace(/…$/, '').toLowerCase();
+  return bare !== '' && (bare === word || bare.startsWith(`${word} `) || bare.startsWith(`${word}(`));
+}
+
+/**
+ * The tooltip's first line: the label, or the message when it says the same with more (minus
+ * the model in brackets, which has a line of its own).
+ */
+function headline(label: string, message: string | null | undefined, model?: string | null): string {
+  if (!restatesLabel(label, message)) {
+    return `Codestral: ${label}`;
+  }
+  let text = bareMessage(message);
+  if (model) {
+    text = text.split(` (${model})`).join('');
+  }
+  return `Codestral: ${text}`;
+}
+
+/** The message as a line of its own, unless the headline already carries it. */
+function messageDetail(label: string, message: string | null | undefined): string | undefined {
+  if (!message || restatesLabel(label, message)) {
+    return undefined;
+  }
+  return message.trim();
+}
+
 export function formatStatus(
   payload: StatusPayload | undefined,
   connection: ConnectionState,
@@ -65,12 +100,13 @@ export function formatStatus(
   const state = payload.state;
   const icon = ICONS[state] ?? '$(question)';
   const model = payload.model ? shortModel(payload.model) : 'Codestral';
-  const lines = [`Codestral: ${LABELS[state] ?? state}`];
+  const lines = [headline(LABELS[state] ?? state, payload.message, payload.model)];
   if (payload.model) {
     lines.push(`Model: ${payload.model}`);
   }
-  if (payload.message) {
-    lines.push(payload.message);
+  const detail = messageDetail(LABELS[state] ?? state, payload.message);
+  if (detail) {
+    lines.push(detail);
   }
   if (state === 'rateLimited' && typeof payload.retryAfter === 'number') {
     lines.push(`Retrying in ${Math.ceil(payload.retryAfter)} s.`);

@@ -43,18 +43,32 @@ export const ExtensionCommands = {
 
 const REFRESH = '$(refresh) Refresh the list from the endpoint';
 
+/** globalState key: the user dismissed the "no API key" notification; never show it again. */
+export const KEY_PROMPT_DISMISSED = 'codestral.keyPromptDismissed';
+export const SET_KEY_BUTTON = 'Set API Key';
+
+/** Whether a status says that no key is set (a rejected key is another matter). */
+export function isMissingKey(payload: StatusPayload | undefined): boolean {
+  return payload?.state === 'unauthorized' && /^No API key\b/i.test(payload.message ?? '');
+}
+
+/** Where the extension keeps small facts across sessions (`context.globalState`). */
+export type Memory = Pick<vscode.Memento, 'get' | 'update'>;
+
 type PickEntry = (ModelPickItem & vscode.QuickPickItem) | (vscode.QuickPickItem & { refresh: true });
 
 export class Codestral implements vscode.Disposable {
   private lastStatus: StatusPayload | undefined;
   private connection: ConnectionState = 'starting';
   private failure: string | undefined;
+  private keyPrompt: Promise<void> | undefined;
 
   constructor(
     private readonly server: CodestralServer,
     private readonly secrets: vscode.SecretStorage,
     private readonly output: vscode.LogOutputChannel,
     private readonly statusItem: vscode.StatusBarItem,
+    private readonly memory?: Memory,
   ) {
     statusItem.command = ExtensionCommands.pickModel;
     statusItem.name = 'Codestral';
@@ -88,7 +102,35 @@ export class Codestral implements vscode.Disposable {
     if (payload && typeof payload.state === 'string') {
       this.lastStatus = payload;
       this.render();
+      if (isMissingKey(payload)) {
+        void this.promptForKey();
+      }
     }
+  }
+
+  /**
+   * One notification with a "Set API Key" button when the server has no key: once per window,
+   * and never again once the user dismissed it (closed it without setting a key).
+   */
+  promptForKey(): Promise<void> {
+    if (this.keyPrompt || !this.memory || this.memory.get<boolean>(KEY_PROMPT_DISMISSED)) {
+      return this.keyPrompt ?? Promise.resolve();
+    }
+    this.keyPrompt = (async () => {
+      const choice = await vscode.window.showInformationMessage(
+        'Codestral needs an API key for completions (a key from codestral.mistral.ai, or a ' +
+          'Mistral API key). It is kept in VS Code\'s secret storage.',
+        SET_KEY_BUTTON,
+      );
+      if (choice === SET_KEY_BUTTON) {
+        await this.setApiKey();
+      } else {
+        await this.memory?.update(KEY_PROMPT_DISMISSED, true);
+        this.output.info('the API key notification was dismissed; it will not be shown again ' +
+          '(use "Codestral: Set API Key" any time).');
+      }
+    })();
+    return this.keyPrompt;
   }
 
   /** The client started, stopped or failed to start. */

@@ -56,8 +56,28 @@ describe('the bundled extension', () => {
     assert.equal(mock.shown[0].kind, 'error');
     assert.match(mock.shown[0].text, /codestral\.server\.path is "\/nowhere\/codestral-ls"/);
     assert.deepEqual(mock.shown[0].items, ['Open Settings', 'Show Logs']);
+    assert.ok(mock.contentProviders.has('codestral-explain'), 'explanations have their provider');
     for (const disposable of context.subscriptions) disposable.dispose();
     await extension.deactivate();
+  });
+
+  it('in a remote window, says the setting goes in the Remote settings and opens them', async () => {
+    mock.reset();
+    mock.set('codestral.server.path', '/nowhere/codestral-ls');
+    vscodeMock.env.remoteName = 'ssh-remote';
+    mock.messageAnswers.push('Open Remote Settings');
+    try {
+      const context = { subscriptions: [] as { dispose(): unknown }[], secrets: new MemorySecrets() };
+      await extension.activate(context);
+      assert.match(mock.shown[0].text, /Remote settings/);
+      assert.deepEqual(mock.shown[0].items, ['Open Remote Settings', 'Show Logs']);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(mock.executed.some((call) => call.id === 'workbench.action.openRemoteSettings'));
+      for (const disposable of context.subscriptions) disposable.dispose();
+      await extension.deactivate();
+    } finally {
+      vscodeMock.env.remoteName = undefined;
+    }
   });
 
   it('gives the install command when codestral-ls is not on PATH', async () => {
@@ -68,6 +88,8 @@ describe('the bundled extension', () => {
       const context = { subscriptions: [] as { dispose(): unknown }[], secrets: new MemorySecrets() };
       await extension.activate(context);
       assert.match(mock.shown[0].text, /not found on PATH\. Install it with "pipx install codestral-ls"/);
+      assert.doesNotMatch(mock.shown[0].text, /Remote settings/); // a local window
+      assert.deepEqual(mock.shown[0].items, ['Open Settings', 'Show Logs']);
       for (const disposable of context.subscriptions) disposable.dispose();
       await extension.deactivate();
     } finally {

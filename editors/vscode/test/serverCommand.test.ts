@@ -72,6 +72,26 @@ describe('resolveServerCommand', () => {
     );
   });
 
+  it('says where the setting must go in a remote window, and why', () => {
+    for (const location of [{}, { serverPath: '/nowhere/codestral-ls' }]) {
+      assert.throws(
+        () => resolveServerCommand(location, context([], { remoteName: 'ssh-remote' })),
+        (error: unknown) => {
+          assert.ok(error instanceof ServerNotFoundError);
+          assert.match(error.message, /remote window \(ssh-remote\)/);
+          assert.match(error.message, /Remote settings \("Preferences: Open Remote Settings"\)/);
+          assert.match(error.message, /not in your User settings/);
+          return true;
+        },
+      );
+    }
+    // A local window has no such advice.
+    assert.throws(
+      () => resolveServerCommand({}, context([])),
+      (error: unknown) => error instanceof Error && !/Remote settings/.test(error.message),
+    );
+  });
+
   it('names the setting whose path is wrong, without falling back silently', () => {
     assert.throws(
       () => resolveServerCommand({ serverPath: '/nowhere/codestral-ls' }, context(['/usr/local/bin/codestral-ls'])),

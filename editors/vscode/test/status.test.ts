@@ -12,10 +12,22 @@ describe('formatStatus', () => {
       'running',
     );
     assert.equal(view.text, '$(sparkle) codestral-latest');
-    assert.match(view.tooltip, /Codestral ready \(codestral\.mistral\.ai\)/);
+    assert.match(view.tooltip, /^Codestral: ready \(codestral\.mistral\.ai\)\n/);
     assert.match(view.tooltip, /Model: codestral-latest/);
     assert.match(view.tooltip, /Click to choose/);
     assert.equal(view.background, undefined);
+  });
+
+  it('says each thing once in the tooltip', () => {
+    for (const message of ['Codestral ready (codestral-latest)', 'Codestral: ready', 'ready']) {
+      const view = formatStatus({ state: 'ready', model: 'codestral-latest', message }, 'running');
+      const lines = view.tooltip.split('\n');
+      assert.equal(lines.filter((line) => /ready/i.test(line)).length, 1, view.tooltip);
+      assert.equal(new Set(lines).size, lines.length, view.tooltip);
+      assert.equal(lines.filter((line) => line.includes('codestral-latest')).length, 1, view.tooltip);
+    }
+    const other = formatStatus({ state: 'error', model: 'm', message: 'Codestral: endpoint down' }, 'running');
+    assert.deepEqual(other.tooltip.split('\n').slice(0, 3), ['Codestral: error', 'Model: m', 'Codestral: endpoint down']);
   });
 
   it('spins while working', () => {

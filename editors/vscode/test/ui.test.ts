@@ -10,7 +10,7 @@ import { SECRET_NAME, parseStoredKey } from '../src/credentials';
 import type { ListModelsResult } from '../src/protocol';
 import type { CodestralServer } from '../src/server';
 import type { ConnectionState } from '../src/status';
-import { Codestral, ExtensionCommands } from '../src/ui';
+import { Codestral, ExtensionCommands, KEY_PROMPT_DISMISSED, SET_KEY_BUTTON, isMissingKey } from '../src/ui';
 import {
   LogChannel,
   MemorySecrets,
@@ -63,7 +63,18 @@ interface Fixture {
   item: StatusItem;
 }
 
-function setUp(): Fixture {
+/** globalState kept in memory. */
+class Memory {
+  readonly values = new Map<string, unknown>();
+  get<T>(key: string): T | undefined {
+    return this.values.get(key) as T | undefined;
+  }
+  async update(key: string, value: unknown): Promise<void> {
+    this.values.set(key, value);
+  }
+}
+
+function setUp(memory?: Memory): Fixture {
   mock.reset();
   const server = new FakeServer();
   const secrets = new MemorySecrets();
@@ -74,6 +85,7 @@ function setUp(): Fixture {
     secrets as unknown as vscode.SecretStorage,
     output as unknown as vscode.LogOutputChannel,
     item as unknown as vscode.StatusBarItem,
+    memory,
   );
   return { ui, server, secrets, output, item };
 }
@@ -351,5 +363,57 @@ describe('status bar', () => {
     await ui.restart();
     assert.equal(server.restarts, 1);
     assert.equal(item.text, '$(sync~spin) Codestral');
+  });
+});
+
+describe('API key notification', () => {
+  const missing = { state: 'unauthorized', model: 'codestral-latest', message: 'No API key' };
+
+  it('tells a missing key from a rejected one', () => {
+    assert.equal(isMissingKey(missing), true);
+    assert.equal(isMissingKey({ state: 'unauthorized', message: 'The key was rejected.' }), false);
+    assert.equal(isMissingKey({ state: 'ready', message: 'No API key' }), false);
+    assert.equal(isMissingKey(undefined), false);
+  });
+
+  it('offers "Set API Key" once, however often the status says so', async () => {
+    const memory = new Memory();
+    const { ui } = setUp(memory);
+    mock.messageAnswers.push(undefined); // the user closes it
+    ui.onStatus(missing);
+    ui.onStatus({ state: 'ready', model: 'm' });
+    ui.onStatus(missing);
+    await ui.promptForKey();
+    assert.equal(mock.shown.length, 1);
+    assert.deepEqual(mock.shown[0].items, [SET_KEY_BUTTON]);
+    assert.equal(memory.get(KEY_PROMPT_DISMISSED), true);
+  });
+
+  it('never shows it again once dismissed, in later sessions too', async () => {
+    const memory = new Memory();
+    await memory.update(KEY_PROMPT_DISMISSED, true);
+    const { ui } = setUp(memory);
+    ui.onStatus(missing);
+    await ui.promptForKey();
+    assert.equal(mock.shown.length, 0);
+  });
+
+  it('runs Set API Key from the button, and does not count that as dismissed', async () => {
+    const memory = new Memory();
+    const fixture = setUp(memory);
+    mock.messageAnswers.push(SET_KEY_BUTTON);
+    pick('Codestral key');
+    type(KEY);
+    fixture.ui.onStatus(missing);
+    await fixture.ui.promptForKey();
+    assert.ok(parseStoredKey(await fixture.secrets.get(SECRET_NAME)));
+    assert.equal(memory.get(KEY_PROMPT_DISMISSED), undefined);
+  });
+
+  it('stays quiet for a rejected key (the status item says so)', async () => {
+    const { ui } = setUp(new Memory());
+    ui.onStatus({ state: 'unauthorized', model: 'm', message: 'The key was rejected.' });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(mock.shown.filter((m) => m.items.includes(SET_KEY_BUTTON)).length, 0);
   });
 });

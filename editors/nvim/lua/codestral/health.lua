@@ -13,13 +13,19 @@ M.doctor_timeout_ms = 30000
 
 local KEY_VARIABLES = { 'CODESTRAL_API_KEY', 'MISTRAL_API_KEY' }
 
-local function check_neovim()
-  if vim.fn.has('nvim-0.11') == 1 then
-    local mode = (vim.lsp.inline_completion and 'ghost text (vim.lsp.inline_completion)')
-      or 'completion-menu items (ghost text needs Neovim 0.12)'
+local function check_neovim(codestral)
+  if vim.fn.has('nvim-0.10') == 1 then
+    local path = codestral.ghost_path()
+    local mode = path and codestral.path_names[path] or 'no suggestions (ghost_text and completion are both off)'
     health.ok(string.format('Neovim %s: %s', tostring(vim.version()), mode))
+    local paused = vim.tbl_filter(function(bufnr)
+      return vim.b[bufnr].codestral_enabled == false
+    end, vim.api.nvim_list_bufs())
+    if #paused > 0 then
+      health.info(string.format('paused with :Codestral toggle in %d buffer(s)', #paused))
+    end
   else
-    health.error('Neovim 0.11 or newer is needed', { 'Upgrade Neovim.' })
+    health.error('Neovim 0.10 or newer is needed', { 'Upgrade Neovim.' })
   end
 end
 
@@ -150,7 +156,7 @@ end
 function M.check()
   local codestral = require('codestral')
   health.start('codestral: Neovim')
-  check_neovim()
+  check_neovim(codestral)
   health.start('codestral: server')
   local cmd = check_server(codestral)
   health.start('codestral: API key')

@@ -23,10 +23,12 @@ M.protocol = {
 ---@field settings table? The server's `codestral` settings section.
 ---@field filetypes string[]? Only these filetypes (default: all).
 ---@field root_markers string[]? Files marking a project root (default: `{ '.git' }`).
----@field ghost_text boolean? Ghost text through vim.lsp.inline_completion on 0.12+ (default true).
----@field completion boolean? Completion-menu items on 0.11 (default true).
----@field autotrigger boolean? Open the completion menu while typing on 0.11 (default true).
----@field accept_key string|false? Insert-mode key accepting ghost text on 0.12+ (default '<Tab>').
+---@field ghost_text boolean? Ghost text (default true): vim.lsp.inline_completion on 0.12+, drawn by the plugin on 0.10/0.11.
+---@field ghost_text_with_menu boolean? Also show ghost text while the completion menu is open (default false).
+---@field keymaps table|false? Insert-mode keys of the ghost text (see `:help codestral-keymaps`).
+---@field completion boolean? Completion-menu items when ghost text is off (default true).
+---@field autotrigger boolean? Open the completion menu while typing, with completion items (default true).
+---@field accept_key string|false? Old name of `keymaps.accept`.
 ---@field notify_status boolean? Echo state changes (errors, rate limits) (default false).
 M.defaults = {
   cmd = nil,
@@ -35,9 +37,11 @@ M.defaults = {
   filetypes = nil,
   root_markers = { '.git' },
   ghost_text = true,
+  ghost_text_with_menu = false,
+  keymaps = vim.deepcopy(require('codestral.keymaps').defaults),
   completion = true,
   autotrigger = true,
-  accept_key = '<Tab>',
+  accept_key = nil,
   notify_status = false,
 }
 
@@ -50,8 +54,27 @@ M.statuses = {}
 
 local augroup = vim.api.nvim_create_augroup('codestral', { clear = true })
 
+--- Neovim 0.11 has vim.lsp.config/enable and client methods (`client:request()`); 0.10 has
+--- vim.lsp.start and client functions (`client.request()`).
+local HAS_011 = vim.fn.has('nvim-0.11') == 1
+
+--- Call a method of an LSP client on 0.10 and 0.11 alike: `M.call(client, 'request', ...)`.
+function M.call(client, name, ...)
+  if HAS_011 then
+    return client[name](client, ...)
+  end
+  return client[name](...)
+end
+
+local function supports(client, method, bufnr)
+  if HAS_011 then
+    return client:supports_method(method, bufnr)
+  end
+  return client.supports_method(method, { bufnr = bufnr })
+end
+
 local function notify(message, level)
-  vim.notify('codestral: ' .. message, level or vim.log.levels.INFO, { title = 'codestral' })
+  vim.notify('codestral-ls: ' .. message, level or vim.log.levels.INFO, { title = 'codestral' })
 end
 
 --- The server command from the config, or the default.
@@ -60,7 +83,7 @@ function M.cmd()
   if M.config.cmd then
     return M.config.cmd
   end
-  local configured = vim.lsp.config[M.name]
+  local configured = HAS_011 and vim.lsp.config[M.name] or nil
   if configured and type(configured.cmd) == 'table' then
     return configured.cmd
   end
@@ -82,28 +105,74 @@ local function has_inline_completion()
   return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
 end
 
---- Turn on ghost text (0.12+) or completion items (0.11) for the client in a buffer.
+--- How suggestions are shown, decided in this one place:
+--- `'native'` (ghost text through vim.lsp.inline_completion, Neovim 0.12+), `'extmarks'` (ghost
+--- text drawn by this plugin, Neovim 0.10/0.11), `'completion'` (completion-menu items) or nil.
+---@return 'native'|'extmarks'|'completion'|nil
+function M.ghost_path()
+  if M.config.ghost_text then
+    return has_inline_completion() and 'native' or 'extmarks'
+  end
+  return M.config.completion and 'completion' or nil
+end
+
+--- What each path is called in messages and `:checkhealth`.
+M.path_names = {
+  native = 'ghost text through vim.lsp.inline_completion (Neovim 0.12+)',
+  extmarks = "ghost text drawn by the plugin (extmarks, namespace 'codestral_ghost')",
+  completion = 'completion-menu items (vim.lsp.completion)',
+}
+
+--- The keys from the config (`accept_key` is the old name of `keymaps.accept`).
+local function keymaps_config()
+  local keymaps = M.config.keymaps
+  if keymaps == false then
+    return false
+  end
+  keymaps = vim.deepcopy(keymaps or {})
+  if M.config.accept_key ~= nil then
+    keymaps.accept = M.config.accept_key
+  end
+  return keymaps
+end
+
+--- Turn on ghost text or completion items for the client in a buffer.
 ---@param client vim.lsp.Client
 ---@param bufnr integer
 ---@return 'ghost_text'|'completion'|nil mode
 function M.enable_completion(client, bufnr)
-  if
-    M.config.ghost_text
-    and has_inline_completion()
-    and client:supports_method('textDocument/inlineCompletion', bufnr)
-  then
-    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
-    if M.config.accept_key then
-      vim.keymap.set('i', M.config.accept_key, function()
-        if not vim.lsp.inline_completion.get() then
-          return M.config.accept_key
-        end
-      end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = 'codestral: accept ghost text' })
-    end
+  local path = M.ghost_path()
+  local keymaps = require('codestral.keymaps')
+  if path == 'native' and supports(client, 'textDocument/inlineCompletion', bufnr) then
+    vim.lsp.inline_completion.enable(M.enabled(bufnr), { bufnr = bufnr })
+    local config = keymaps_config()
+    keymaps.set(bufnr, config and { accept = config.accept } or false, {
+      accept = function()
+        return vim.lsp.inline_completion.get() and true or false
+      end,
+    })
     return 'ghost_text'
   end
-  if M.config.completion and client:supports_method('textDocument/completion', bufnr) then
-    vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = M.config.autotrigger })
+  if path == 'extmarks' and client.server_capabilities.inlineCompletionProvider then
+    local ghost = require('codestral.ghost')
+    ghost.attach(bufnr)
+    keymaps.set(bufnr, keymaps_config(), {
+      accept = function()
+        return ghost.accept('all')
+      end,
+      accept_word = function()
+        return ghost.accept('word')
+      end,
+      accept_line = function()
+        return ghost.accept('line')
+      end,
+      dismiss = ghost.dismiss,
+      request = ghost.request_now,
+    })
+    return 'ghost_text'
+  end
+  if M.config.completion and vim.lsp.completion ~= nil and supports(client, 'textDocument/completion', bufnr) then
+    vim.lsp.completion.enable(M.enabled(bufnr), client.id, bufnr, { autotrigger = M.config.autotrigger })
     vim.api.nvim_create_autocmd('CompleteDone', {
       group = augroup,
       buffer = bufnr,
@@ -115,6 +184,35 @@ function M.enable_completion(client, bufnr)
     return 'completion'
   end
   return nil
+end
+
+--- Whether suggestions are on in `bufnr` (`:Codestral toggle` pauses them per buffer).
+---@param bufnr integer?
+function M.enabled(bufnr)
+  return vim.b[bufnr or 0].codestral_enabled ~= false
+end
+
+--- `:Codestral toggle`: pause or resume suggestions in the buffer.
+---@param bufnr integer?
+---@return boolean enabled
+function M.toggle(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local enabled = not M.enabled(bufnr)
+  vim.b[bufnr].codestral_enabled = enabled
+  local mode = vim.b[bufnr].codestral_completion
+  if mode == 'ghost_text' and has_inline_completion() and M.ghost_path() == 'native' then
+    vim.lsp.inline_completion.enable(enabled, { bufnr = bufnr })
+  elseif mode == 'ghost_text' then
+    require('codestral.ghost').clear(bufnr)
+  elseif mode == 'completion' then
+    local client = M.get_client(bufnr)
+    if client then
+      vim.lsp.completion.enable(enabled, client.id, bufnr, { autotrigger = M.config.autotrigger })
+    end
+  end
+  notify(enabled and 'suggestions on in this buffer' or 'suggestions paused in this buffer')
+  vim.cmd.redrawstatus()
+  return enabled
 end
 
 --- After a codestral item was accepted from the completion menu: insert all of it.
@@ -165,6 +263,25 @@ function M.on_status(err, result, ctx)
   end
   local previous = M.statuses[ctx.client_id]
   M.statuses[ctx.client_id] = result
+  if result.state == 'excluded' or result.state == 'disabled' then
+    -- Stop asking in that buffer: the one named, else the one whose request is under way.
+    local ghost = package.loaded['codestral.ghost']
+    local bufnr = ghost and ghost.asking(ctx.client_id)
+    if type(result.uri) == 'string' then
+      bufnr = nil
+      for _, candidate in ipairs(vim.api.nvim_list_bufs()) do
+        if vim.uri_from_bufnr(candidate) == result.uri then
+          bufnr = candidate
+        end
+      end
+    end
+    if bufnr and bufnr > 0 and vim.api.nvim_buf_is_valid(bufnr) then
+      vim.b[bufnr].codestral_excluded = true
+      if ghost then
+        ghost.clear(bufnr)
+      end
+    end
+  end
   if M.config.notify_status and (not previous or previous.state ~= result.state) then
     if result.state == 'error' or result.state == 'unauthorized' or result.state == 'rateLimited' then
       notify(result.message or result.state, vim.log.levels.WARN)
@@ -201,12 +318,13 @@ function M.statusline()
   if not client then
     return ''
   end
+  local paused = M.enabled(0) and '' or ' (paused)'
   local status = M.statuses[client.id]
   if not status then
-    return 'Codestral'
+    return 'Codestral' .. paused
   end
   local marks = { working = '…', error = ' !', unauthorized = ' (no key)', rateLimited = ' (rate limited)', disabled = ' (off)', excluded = ' (excluded)' }
-  return 'Codestral: ' .. (status.model ~= vim.NIL and status.model or '?') .. (marks[status.state] or '')
+  return 'Codestral: ' .. (status.model ~= vim.NIL and status.model or '?') .. (marks[status.state] or '') .. paused
 end
 
 --- Run a server command (`workspace/executeCommand` with one argument object).
@@ -220,7 +338,7 @@ function M.execute(client, command, args, callback)
     args = vim.empty_dict()
   end
   local params = { command = command, arguments = { args } }
-  client:request('workspace/executeCommand', params, function(err, result)
+  M.call(client, 'request', 'workspace/executeCommand', params, function(err, result)
     callback(err, result)
   end, vim.api.nvim_get_current_buf())
 end
@@ -417,18 +535,21 @@ end
 function M.restart()
   local clients = vim.lsp.get_clients({ name = M.name })
   for _, client in ipairs(clients) do
-    client:stop()
+    M.call(client, 'stop')
   end
   local stopped = vim.wait(3000, function()
     return #vim.lsp.get_clients({ name = M.name }) == 0
   end, 20)
   if not stopped then
     for _, client in ipairs(vim.lsp.get_clients({ name = M.name })) do
-      client:stop(true)
+      M.call(client, 'stop', true)
     end
   end
   M.statuses = {}
-  vim.cmd.doautoall({ args = { 'nvim.lsp.enable', 'FileType' }, mods = { silent = true } })
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    vim.b[bufnr].codestral_excluded = nil
+  end
+  vim.cmd.doautoall({ args = { HAS_011 and 'nvim.lsp.enable' or 'codestral', 'FileType' }, mods = { silent = true } })
 end
 
 --- `:Codestral {subcommand}`.
@@ -445,15 +566,17 @@ function M.command(opts)
       line2 = line1
     end
     return M.edit(rest, line1, line2)
+  elseif sub == 'toggle' then
+    return M.toggle(0)
   elseif sub == 'restart' then
     return M.restart()
   elseif sub == 'log' then
     return vim.cmd.edit(vim.fn.fnameescape(vim.lsp.log.get_filename()))
   end
-  notify('usage: :Codestral model [chat] | status | [range]edit {instruction} | restart | log', vim.log.levels.ERROR)
+  notify('usage: :Codestral model [chat] | status | [range]edit {instruction} | toggle | restart | log', vim.log.levels.ERROR)
 end
 
-M.subcommands = { 'model', 'status', 'edit', 'restart', 'log' }
+M.subcommands = { 'model', 'status', 'edit', 'toggle', 'restart', 'log' }
 
 function M.complete(arglead, cmdline)
   if cmdline:match('^%S*%s+%S*$') then
@@ -484,7 +607,14 @@ function M.setup(opts)
   if M.config.filetypes then
     lsp_config.filetypes = M.config.filetypes
   end
-  vim.lsp.config(M.name, lsp_config)
+  if M.ghost_path() == 'extmarks' then
+    -- Announce inline completion, as 0.12 does: the server then answers it, and offers no
+    -- completion items on top of the ghost text.
+    lsp_config.capabilities = { textDocument = { inlineCompletion = { dynamicRegistration = false } } }
+  end
+  if HAS_011 then
+    vim.lsp.config(M.name, lsp_config)
+  end
 
   vim.api.nvim_clear_autocmds({ group = augroup })
   vim.api.nvim_create_autocmd('LspAttach', {
@@ -501,12 +631,48 @@ function M.setup(opts)
     group = augroup,
     callback = function(event)
       local client = vim.lsp.get_client_by_id(event.data.client_id)
-      if client and client.name == M.name and #vim.lsp.get_clients({ id = client.id }) == 0 then
-        M.statuses[client.id] = nil
+      if client and client.name == M.name then
+        local ghost = package.loaded['codestral.ghost']
+        if ghost then
+          ghost.detach(event.buf)
+        end
+        require('codestral.keymaps').unset(event.buf)
+        if #vim.lsp.get_clients({ id = client.id }) == 0 then
+          M.statuses[client.id] = nil
+        end
       end
     end,
   })
-  vim.lsp.enable(M.name)
+  if HAS_011 then
+    vim.lsp.enable(M.name)
+  else
+    M.start_on_filetype(lsp_config)
+  end
+end
+
+--- Neovim 0.10 (no vim.lsp.config/enable): start the client on FileType with vim.lsp.start,
+--- from `lsp/codestral_ls.lua` merged with the setup() options.
+---@param lsp_config table
+function M.start_on_filetype(lsp_config)
+  local file = vim.api.nvim_get_runtime_file('lsp/codestral_ls.lua', false)[1]
+  local base = file and dofile(file) or {}
+  local config = vim.tbl_deep_extend('force', base, lsp_config)
+  config.name = M.name
+  config.capabilities = vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), config.capabilities or {})
+  local filetypes, markers = config.filetypes, config.root_markers or { '.git' }
+  config.filetypes, config.root_markers, config.workspace_required = nil, nil, nil
+  vim.api.nvim_create_autocmd('FileType', {
+    group = augroup,
+    desc = 'codestral: start codestral-ls',
+    callback = function(event)
+      if vim.bo[event.buf].buftype ~= '' or (filetypes and not vim.tbl_contains(filetypes, vim.bo[event.buf].filetype)) then
+        return
+      end
+      local root = vim.fs.root(event.buf, markers) or vim.fn.getcwd()
+      vim.lsp.start(vim.tbl_extend('force', config, { root_dir = root }), { bufnr = event.buf })
+    end,
+  })
+  vim.cmd.doautoall({ args = { 'codestral', 'FileType' }, mods = { silent = true } })
 end
 
 return M

@@ -85,12 +85,17 @@ export class Uri {
   private constructor(
     readonly scheme: string,
     readonly fsPath: string,
+    private readonly raw?: string,
   ) {}
   static file(path: string): Uri {
     return new Uri('file', path);
   }
+  /** A URI kept as written (enough for virtual documents). */
+  static parse(value: string): Uri {
+    return new Uri(value.slice(0, value.indexOf(':')), '', value);
+  }
   toString(): string {
-    return `${this.scheme}://${this.fsPath}`;
+    return this.raw ?? `${this.scheme}://${this.fsPath}`;
   }
 }
 
@@ -208,6 +213,7 @@ export const mock = {
   updates: [] as { key: string; value: unknown; target: ConfigurationTarget }[],
   configurationChanged: new EventEmitter<{ affectsConfiguration(section: string): boolean }>(),
   activeTextEditor: undefined as any,
+  contentProviders: new Map<string, unknown>(),
   reset(): void {
     this.shown = [];
     this.quickPicks = [];
@@ -306,6 +312,10 @@ export const workspace = {
   workspaceFolders: undefined as { uri: Uri }[] | undefined,
   getConfiguration: configuration,
   onDidChangeConfiguration: mock.configurationChanged.event,
+  registerTextDocumentContentProvider(scheme: string, provider: unknown): Disposable {
+    mock.contentProviders.set(scheme, provider);
+    return new Disposable(() => mock.contentProviders.delete(scheme));
+  },
 };
 
 export const commands = {
@@ -318,4 +328,9 @@ export const commands = {
     mock.executed.push({ id, args });
     return mock.commands.get(id)?.(...args);
   },
+};
+
+export const env = {
+  appName: 'Visual Studio Code',
+  remoteName: undefined as string | undefined,
 };
