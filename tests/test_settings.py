@@ -327,3 +327,13 @@ def test_a_refused_model_value_pins_nothing() -> None:
     assert "model" in explicit_keys({"model": "/models/codestral-22b.Q4_K_M.gguf"})
     settings, problems = parse_settings({"model": "/models/codestral-22b.Q4_K_M.gguf"})
     assert settings.model == "/models/codestral-22b.Q4_K_M.gguf" and problems == []
+
+
+def test_a_context_object_counts_as_set_and_resolves() -> None:
+    # The merge of issues 11 and 15 once crashed here (KeyError: 'context').
+    from codestral_ls.settings import explicit_keys
+
+    assert "context" in explicit_keys({"context": {"enable": False}})
+    resolved = resolve_settings(Environment(), {"context": {"enable": False}})
+    assert resolved.settings.context.enable is False
+    assert "context" in resolved.pinned
