@@ -341,7 +341,7 @@ def explicit_keys(*sources: Any) -> frozenset[str]:
 
 
 def _valid(key: str, value: Any) -> bool:
-    if key == "languages":
+    if key in ("languages", "context"):  # validated key by key (each bad key is told)
         return True
     try:
         _convert(key, value)
