@@ -17,7 +17,6 @@ import pytest
 
 from codestral_ls.cli import main
 from codestral_ls.evaluation.store import results_of
-from codestral_ls.evaluation.variants import supports_context
 from tests.fake_backends import FakeOllama, FakeOpenAI
 from tests.fake_mistral import FakeMistral
 from tests.fake_oracle import Oracle
@@ -266,8 +265,82 @@ def test_context_ablation_runs_both_sides(
     assert code == 0
     assert {r["variant"] for r in results_of(output)} == {"with", "without"}
     assert len({r["fingerprint"] for r in results_of(output)}) == 2
-    if not supports_context():
-        assert "context=on/off has no effect in this version" in out
+    assert "identical requests" not in out
+
+
+GEOMETRY = '''"""Shapes."""
+
+
+def circle_area(radius: float) -> float:
+    """The area of a circle."""
+    return 3.14159 * radius * radius
+
+
+def square_area(side: float) -> float:
+    """The area of a square."""
+    return side * side
+'''
+
+MAIN = '''"""Uses the shapes."""
+
+from pkg.geometry import circle_area, square_area
+
+
+def total(radius: float, side: float) -> float:
+    """Both areas together."""
+    first = circle_area(radius)
+    second = square_area(side)
+    return first + second
+
+
+def report(radius: float) -> str:
+    area = circle_area(radius)
+    return f"circle of {radius}: {area:.2f}"
+'''
+
+
+def test_context_ablation_sends_context_only_when_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "two"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "geometry.py").write_text(GEOMETRY)
+    (root / "pkg" / "main.py").write_text(MAIN)
+    server = FakeMistral(check_models=False)
+    server.start()
+    try:
+        code = main(
+            [
+                "eval",
+                "--root",
+                str(root),
+                "--holes",
+                "6",
+                "--no-progress",
+                "--output",
+                str(tmp_path / "results.jsonl"),
+                "--variant",
+                f"ctx:model=ctx-model,endpoint={server.url},context=on",
+                "--variant",
+                f"noctx:model=noctx-model,endpoint={server.url},context=off",
+            ]
+        )
+        capsys.readouterr()
+        requests = server.fim_requests()
+    finally:
+        server.stop()
+    assert code == 0
+    prompts: dict[str, list[str]] = {"ctx-model": [], "noctx-model": []}
+    for request in requests:
+        assert request.errors == [] and request.body is not None
+        prompts[request.body["model"]].append(request.body["prompt"])
+    assert len(prompts["ctx-model"]) == len(prompts["noctx-model"]) == 6
+    assert not any("+++++ " in prompt for prompt in prompts["noctx-model"])
+    with_context = [p for p in prompts["ctx-model"] if "+++++ " in p]
+    assert with_context
+    # Real workspace-relative paths: the imported file's block, then the hole's own file.
+    assert any("+++++ pkg/geometry.py\n" in p and "+++++ pkg/main.py\n" in p for p in with_context)
 
 
 def test_rejected_key_stops_the_variant(

@@ -306,3 +306,9 @@ def test_gatherer_orders_by_recency() -> None:
     assert [(r.start, r.end) for r in gatherer.recent.regions] == [(3, 5)]
     assert gatherer.workspace.relative("file:///w/sub/c.py") == "sub/c.py"
     assert gatherer.workspace.relative("file:///elsewhere/d.py") == "d.py"
+
+
+def test_context_is_an_explicit_key() -> None:
+    from codestral_ls.settings import explicit_keys
+
+    assert "context" in explicit_keys({"context": {"imports": False}})

@@ -24,7 +24,6 @@ from .variants import (
     check_unique,
     load_variants_file,
     parse_variant,
-    supports_context,
 )
 
 __all__ = ["add_parser", "main"]
@@ -152,11 +151,12 @@ def main(args: argparse.Namespace, env: Environment, out: TextIO | None = None) 
         holes=holes,
         setups=setups,
         concurrency=args.concurrency,
+        root=root,
     )
     output, report_path, chart_path = _paths(args)
     store = ResultsFile(output)
     jobs = plan.pending(store)
-    notes = _notes(variants)
+    notes: list[str] = []
 
     if args.dry_run:
         guess = estimate(plan, jobs, prices)
@@ -255,15 +255,6 @@ def main(args: argparse.Namespace, env: Environment, out: TextIO | None = None) 
         out.write(f"Chart: {chart_path}\n" if charted else f"No chart: {EXTRA_HINT}\n")
         out.write(f"Results: {output} ({elapsed:.1f} s)\n")
     return 130 if interrupted else 0
-
-
-def _notes(variants: Sequence[Variant]) -> list[str]:
-    if any(v.context is not None for v in variants) and not supports_context():
-        return [
-            "Note: context=on/off has no effect in this version (no cross-file context "
-            "settings yet): the ablation compares identical requests."
-        ]
-    return []
 
 
 def _run_header(

@@ -13,6 +13,12 @@ is sized to the model's context length when the endpoint's model list gives it.
 - a rejected key or unknown model stops that variant (its remaining holes stay undone, so a
   re-run after fixing it resumes);
 - each result is appended to the results file as it arrives.
+
+Cross-file context comes from the server's context layer (:mod:`codestral_ls.xcontext`): each
+hole's document has its real ``file://`` URI under the repository root (so imports resolve and
+paths in the prompt are workspace-relative) and, as the "open documents", a small deterministic
+set of other sampled files (see :class:`EvalContext`).  With ``context.enable`` off the
+provider gives nothing, as in the editor.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -42,17 +49,20 @@ from ..backends.errors import (
 from ..breaker import Breaker
 from ..catalog import Catalog
 from ..context import CHARS_PER_TOKEN, build_fim_request, extract_context, prompt_budget
-from ..documents import Document
+from ..documents import Cursor, Document
 from ..engine import CompletionEngine, Trace
 from ..notify import Notifier
 from ..settings import Connection, Environment, Settings, resolve_connection
+from ..xcontext import ContextGatherer, GatheredContext, Workspace, context_budget
+from ..xcontext.imports import HEAD_LINES
+from ..xcontext.workspace import path_to_uri
 from .holes import Hole, SourceFile
 from .metrics import edit_similarity, exact_match, first_line_match, parses
 from .prices import PriceTable
 from .store import ResultsFile
 from .variants import Variant, VariantError, resolve_settings
 
-__all__ = ["Estimate", "Job", "Plan", "VariantSetup", "estimate", "prepare", "run"]
+__all__ = ["Estimate", "EvalContext", "Job", "Plan", "VariantSetup", "estimate", "prepare", "run"]
 
 #: What the evaluation forces: every hole is one fresh request, asked at once.
 FORCED: Mapping[str, Any] = {"cacheSize": 0, "debounceMs": 0, "adaptiveDebounce": False}
@@ -64,6 +74,8 @@ FAILURE_RETRIES = 2
 PROBE_WAIT = 0.05
 #: Longest single wait during a pause (then the worker checks whether its variant stopped).
 PAUSE_STEP = 0.5
+#: Other sampled files "open" beside a hole's file (imported files first, then its folder).
+OPEN_FILES = 8
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,9 @@ class Plan:
     holes: Sequence[Hole]
     setups: Sequence[VariantSetup]
     concurrency: int = 2
+    root: Path | None = None
+    """The repository root: holes get real ``file://`` URIs under it and cross-file context
+    (None: no context, as before)."""
 
     def pending(self, store: ResultsFile) -> list[Job]:
         """The (variant, hole) jobs not yet in the results file, hole by hole."""
@@ -167,6 +182,71 @@ def estimate(plan: Plan, jobs: Sequence[Job], prices: PriceTable) -> Estimate:
         else:
             result.cost += price.cost(prompt, expected)
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-file context
+
+
+class EvalContext:
+    """The engines' context provider for a run, built on the server's context layer.
+
+    The open documents of a hole are up to :data:`OPEN_FILES` other sampled files: the ones
+    its file imports (in import order), then the others of its folder (by path).  They hold
+    their whole text; only the hole's own file has a middle removed.
+    """
+
+    def __init__(self, root: Path, sources: Mapping[str, SourceFile]) -> None:
+        self.root = root
+        self.sources = sources
+        self.gatherer = ContextGatherer(Workspace([root]))
+        self._documents: dict[str, Document] = {}
+
+    def uri(self, path: str) -> str:
+        """The ``file://`` URI of the repository-relative ``path``."""
+        return path_to_uri(self.root.joinpath(*PurePosixPath(path).parts))
+
+    def _document(self, path: str) -> Document:
+        document = self._documents.get(path)
+        if document is None:
+            source = self.sources[path]
+            document = Document(
+                self.uri(path), source.text, version=0, encoding=types.PositionEncodingKind.Utf32
+            )
+            document.language_id = source.language
+            self._documents[path] = document
+        return document
+
+    def open_paths(self, current: Document, path: str) -> list[str]:
+        """The sampled files open beside ``path`` (whose document is ``current``)."""
+        file = self.root.joinpath(*PurePosixPath(path).parts)
+        head = "".join(current.lines[:HEAD_LINES])
+        imported = self.gatherer.imports.imports_of(
+            current.language_id, head, file, (self.root,), ""
+        )
+        chosen: list[str] = []
+        for target in imported:
+            try:
+                relative = target.path.relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+            if relative in self.sources and relative != path and relative not in chosen:
+                chosen.append(relative)
+        folder = PurePosixPath(path).parent
+        for other in sorted(self.sources):
+            if other != path and other not in chosen and PurePosixPath(other).parent == folder:
+                chosen.append(other)
+        return chosen[:OPEN_FILES]
+
+    def __call__(
+        self, document: Document, cursor: Cursor, settings: Settings, room: int | None
+    ) -> GatheredContext:
+        path = self.gatherer.workspace.relative(document.uri)
+        budget = context_budget(settings, room)
+        if budget <= 0:
+            return GatheredContext(path=path)
+        documents = [self._document(p) for p in self.open_paths(document, path)]
+        return self.gatherer.gather(document, cursor, documents, settings, budget)
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,6 +411,7 @@ async def _run_jobs(
     breakers = {
         setup.variant.name: Breaker(threshold=3, base=2.0, ceiling=120.0) for setup in plan.setups
     }
+    context = EvalContext(plan.root, plan.sources) if plan.root is not None else None
     for number in range(max(1, plan.concurrency)):
         engines: dict[str, CompletionEngine] = {}
         for setup in plan.setups:
@@ -348,6 +429,8 @@ async def _run_jobs(
                 breaker=breakers[setup.variant.name],
             )
             engine.configure(setup.settings, setup.connection)
+            if context is not None and setup.settings.context.any_source:
+                engine.context_provider = context
             engines[setup.variant.name] = engine
         workers.append(_Worker(engines, number))
     # Like the server, size the prompt to the model's context length when the endpoint lists it.
@@ -370,7 +453,10 @@ async def _run_jobs(
             if name in stopped:
                 continue
             source = plan.sources[job.hole.path]
-            uri = f"file:///eval/{worker.number}/{quote(job.hole.path)}"
+            if context is not None and job.setup.settings.context.any_source:
+                uri = context.uri(job.hole.path)
+            else:
+                uri = f"file:///eval/{worker.number}/{quote(job.hole.path)}"
             document = _document(source, job.hole, uri)
             try:
                 answer, trace, elapsed, rate_limited, retries = await _ask(
