@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from codestral_ls import __version__
-from codestral_ls.mistral.requests import FimRequest
+from codestral_ls.mistral.requests import ChatRequest, FimRequest
 
 from .errors import (
     BackendError,
@@ -266,7 +266,7 @@ def json_body(body: Any) -> bytes:
     return text.encode("utf-8")
 
 
-def sampling_fields(req: FimRequest, *, max_tokens: str) -> dict[str, Any]:
+def sampling_fields(req: FimRequest | ChatRequest, *, max_tokens: str) -> dict[str, Any]:
     """The sampling settings of ``req`` as self-hosted servers name them (``seed``, and the
     token limit under ``max_tokens``: ``max_tokens``, ``n_predict`` or ``num_predict``)."""
     fields: dict[str, Any] = {}

@@ -127,16 +127,7 @@ def chat_body(req: ChatRequest) -> dict[str, Any]:
         "model": req.model,
         "messages": [message.to_dict() for message in req.messages],
     }
-    if req.max_tokens is not None:
-        body["max_tokens"] = req.max_tokens
-    if req.temperature is not None:
-        body["temperature"] = req.temperature
-    if req.top_p is not None:
-        body["top_p"] = req.top_p
-    if req.stop:
-        body["stop"] = list(req.stop)
-    if req.random_seed is not None:
-        body["seed"] = req.random_seed
+    body.update(sampling_fields(req, max_tokens="max_tokens"))
     body["stream"] = True
     return body
 
