@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_mistral import FakeMistral  # noqa: E402
+from codestral_ls.testing.fake_mistral import FakeMistral  # noqa: E402
 from tests.fake_oracle import Oracle  # noqa: E402
 
 

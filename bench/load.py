@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from lspclient import BenchClient, server_env, vscode_capabilities  # noqa: E402
 
-from tests.fake_mistral import FakeMistral  # noqa: E402
+from codestral_ls.testing.fake_mistral import FakeMistral  # noqa: E402
 
 TEXT = "compute()"
 

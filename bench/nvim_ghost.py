@@ -40,8 +40,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT)]
 
+from codestral_ls.testing.fake_mistral import FakeMistral  # noqa: E402
 from tests.editors.nvim_rpc import SERVER_CMD, Editor, find_nvim  # noqa: E402
-from tests.fake_mistral import FakeMistral  # noqa: E402
 
 
 class TimedFake(FakeMistral):

@@ -47,7 +47,7 @@ from lspclient import (  # noqa: E402
     vscode_capabilities,
 )
 
-from tests.fake_mistral import FIM_PATH, FakeMistral  # noqa: E402
+from codestral_ls.testing.fake_mistral import FIM_PATH, FakeMistral  # noqa: E402
 
 #: What the fake answers in the traces: exactly 20 characters, kept whole by post-processing.
 SUGGESTION = "(alpha, beta, gamma)"

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.fake_mistral import FakeMistral  # noqa: E402
+from codestral_ls.testing.fake_mistral import FakeMistral  # noqa: E402
 from tests.vscode_real.harness import (  # noqa: E402
     CodeServer,
     Window,

@@ -40,6 +40,7 @@ from .settings import (
     parse_settings,
     resolve_connection,
 )
+from .testing import command as testing_command
 
 #: Prints one doctor line: (ok, what, message).
 Report = Callable[[bool, str, str], None]
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--settings", default="{}", help=settings_help)
     evaluation.add_parser(commands)
+    testing_command.add_parsers(commands)
     return parser
 
 
@@ -95,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_doctor(args.settings, env))
     if args.command == "eval":
         return evaluation.main(args, env)
+    if args.command == "fake-api":
+        return testing_command.run_fake_api(args)
+    if args.command == "record":
+        return testing_command.run_record(args, env)
     return serve(args.tcp)
 
 

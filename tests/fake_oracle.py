@@ -13,16 +13,23 @@ middle between them is what the model should write) and answers, by model name:
 It reads ``prompt``/``suffix`` (Mistral, Ollama, OpenAI ``/v1/completions``) and
 ``input_prefix``/``input_suffix`` (llama.cpp ``/infill``).  The multi-file layout's headers
 (``+++++ path``) in front of the prompt are skipped.
+
+Standalone, the fake Mistral API answering with these models (docs/eval.md)::
+
+    python -m tests.fake_oracle --port 0 --no-auth --oracle .   # prints its URL
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from codestral_ls.evaluation.holes import LANGUAGES
+from codestral_ls.testing.fake_mistral import FakeMistral
 
 WRONG = "pass  # no idea"
 REDACTED = "[REDACTED]"
@@ -92,3 +99,29 @@ class Oracle:
             return self.answer(str(body.get("model", "")), str(prompt or ""), str(suffix or ""))
 
         return source
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake Mistral API with oracle models.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-auth", action="store_true", help="do not require an API key")
+    parser.add_argument("--oracle", metavar="DIR", required=True, help="the repository")
+    args = parser.parse_args(argv)
+    fake = FakeMistral(
+        require_auth=not args.no_auth, check_models=False, host=args.host, port=args.port
+    )
+    fake.start()
+    fake.fim_text = Oracle(Path(args.oracle)).text_source()
+    fake.check_models = False
+    print(fake.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

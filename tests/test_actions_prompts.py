@@ -23,7 +23,7 @@ from codestral_ls.actions.prompts import (
 )
 from codestral_ls.mistral import ChatRequest
 from codestral_ls.privacy import redact
-from tests.fake_mistral import validate_request
+from codestral_ls.testing.fake_mistral import validate_request
 
 CODE = [
     "import os",  # 0

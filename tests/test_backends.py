@@ -32,8 +32,8 @@ from codestral_ls.backends.mistral import MistralClient
 from codestral_ls.backends.ollama import fim_and_chat, ollama_body
 from codestral_ls.backends.openai_compat import completions_body, infill_body
 from codestral_ls.mistral import FimRequest
-from tests.fake_backends import GENERATE_PATH, INFILL_PATH, FakeOllama, FakeOpenAI
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_backends import GENERATE_PATH, INFILL_PATH, FakeOllama, FakeOpenAI
+from codestral_ls.testing.fake_mistral import FakeMistral
 
 KEY = "sk-local-SECRET-0123456789"
 OLLAMA_MODEL = "codestral:22b"

@@ -17,7 +17,7 @@ from codestral_ls.catalog import (
     parse_models,
     source_key,
 )
-from tests.fake_mistral import default_models
+from codestral_ls.testing.fake_mistral import default_models
 
 
 def card(model_id: str, **fields: Any) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from codestral_ls import __version__
-from tests.fake_backends import FakeOllama, FakeOpenAI
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_backends import FakeOllama, FakeOpenAI
+from codestral_ls.testing.fake_mistral import FakeMistral
 
 KEY = "cli-test-key-77"
 
@@ -211,7 +211,7 @@ def test_doctor_names_a_model_ollama_does_not_have() -> None:
 
 
 def test_doctor_says_what_it_detected_and_why(source: Path) -> None:
-    from tests.fake_backends import LLAMACPP_MODEL_PATH, FakeOpenAI
+    from codestral_ls.testing.fake_backends import LLAMACPP_MODEL_PATH, FakeOpenAI
 
     with FakeOpenAI(flavor="llamacpp") as llama:
         llama.n_ctx = 1024

@@ -17,8 +17,8 @@ import pytest
 
 from codestral_ls.cli import main
 from codestral_ls.evaluation.store import results_of
-from tests.fake_backends import FakeOllama, FakeOpenAI
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_backends import FakeOllama, FakeOpenAI
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.fake_oracle import Oracle
 from tests.test_eval_units import make_repo
 

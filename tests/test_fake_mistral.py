@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ import httpx
 import pytest
 
 from codestral_ls.mistral import ChatMessage, ChatRequest, EmbeddingRequest, FimRequest
-from tests.fake_mistral import FakeMistral, validate_request, validation_details
+from codestral_ls.testing.fake_mistral import FakeMistral, validate_request, validation_details
 
 AUTH = {"Authorization": "Bearer test-key"}
 FIM = "/v1/fim/completions"
@@ -321,23 +319,3 @@ def test_reset(fake: FakeMistral, http: httpx.Client) -> None:
     assert fake.fim_text == "pass"
     response = http.post(FIM, json={"model": "codestral-latest", "prompt": "x"}, headers=AUTH)
     assert response.json()["choices"][0]["message"]["content"] == "pass"
-
-
-def test_standalone_mode() -> None:
-    script = Path(__file__).with_name("fake_mistral.py")
-    process = subprocess.Popen(
-        [sys.executable, str(script), "--port", "0", "--text", "hello", "--no-auth"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
-        response = httpx.post(
-            url + FIM, json={"model": "codestral-latest", "prompt": "x"}, timeout=5
-        )
-        assert response.json()["choices"][0]["message"]["content"] == "hello"
-    finally:
-        process.terminate()
-        process.wait(5)

@@ -33,8 +33,8 @@ from codestral_ls.overflow import (
     shrink_request,
 )
 from codestral_ls.snippets import ContextFile
-from tests.fake_backends import LLAMACPP_MODEL_PATH, FakeOllama, FakeOpenAI
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_backends import LLAMACPP_MODEL_PATH, FakeOllama, FakeOpenAI
+from codestral_ls.testing.fake_mistral import FakeMistral
 
 
 @pytest.fixture(autouse=True)

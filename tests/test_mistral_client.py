@@ -25,7 +25,7 @@ from codestral_ls.backends.errors import (
 )
 from codestral_ls.backends.mistral import MistralClient
 from codestral_ls.mistral import ChatMessage, ChatRequest, EmbeddingRequest, FimRequest
-from tests.fake_mistral import FakeMistral, validate_request
+from codestral_ls.testing.fake_mistral import FakeMistral, validate_request
 
 KEY = "sk-test-SECRET-0123456789"
 MODEL = "codestral-latest"

@@ -15,6 +15,7 @@ from codestral_ls.backends.ollama import OllamaBackend
 from codestral_ls.documents import Cursor, Document
 from codestral_ls.mistral import EmbeddingRequest
 from codestral_ls.settings import ContextSettings, Settings
+from codestral_ls.testing.fake_mistral import validate_request
 from codestral_ls.xcontext import ContextGatherer, Workspace
 from codestral_ls.xcontext.embeddings import (
     EmbeddingIndex,
@@ -25,7 +26,6 @@ from codestral_ls.xcontext.embeddings import (
     workspace_files,
 )
 from codestral_ls.xcontext.snippet import Snippet
-from tests.fake_mistral import validate_request
 
 
 def vector_of(text: str) -> list[float]:

@@ -1,5 +1,9 @@
 """End-to-end fixtures: the real server over stdio, driven by pytest-lsp, against the fake API.
 
+The fake and the client capability presets are the shipped ones (``codestral_ls.testing``, the
+same the pytest plugin's ``codestral_fake``/``codestral_client`` use; tests/e2e/test_plugin.py
+uses those fixtures directly).
+
 Every test using ``start`` runs twice: with VS Code's client capabilities (UTF-16 positions,
 inline completion as vscode-languageclient 10 advertises it) and with Neovim 0.11's (UTF-8
 positions, no inline completion, so completion items).  Both carry the ``codestral/status``
@@ -21,33 +25,20 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing import clients as presets
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.helpers import column_of, position_at
 
 TEST_KEY = "test-key-5f0c2d"
 CLIENTS = ["visual-studio-code", "neovim"]
 
 
-#: What our own editor integrations add to their capabilities (docs/protocol.md).
-STATUS_OPT_IN = {"codestral": {"statusNotification": True}}
-
-
 def capabilities_for(client: str) -> types.ClientCapabilities:
-    """pytest-lsp's recorded capabilities, with our integrations' ``codestral/status`` opt-in;
-    VS Code gains inline completion (LSP 3.18)."""
-    if client == "neovim":
-        capabilities = client_capabilities("neovim@v0.11.0")
-    else:
-        capabilities = client_capabilities("visual-studio-code")
-        assert capabilities.text_document is not None
-        capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
-            dynamic_registration=True
-        )
-    experimental = capabilities.experimental if isinstance(capabilities.experimental, dict) else {}
-    capabilities.experimental = {**experimental, **STATUS_OPT_IN}
-    return capabilities
+    """The shipped preset (``vscode``: inline completion; ``neovim``), with our
+    integrations' ``codestral/status`` opt-in."""
+    return presets.capabilities_for(client, status_opt_in=True)
 
 
 def server_env(fake: FakeMistral, **overrides: str | None) -> dict[str, str]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import Session, Starter
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/bad.py"
 

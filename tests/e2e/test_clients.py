@@ -20,8 +20,9 @@ from lsprotocol import converters, types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from codestral_ls.actions import ACTIONS
-from tests.e2e.clients import ALL, EGLOT, SUBLIME, ZED, ClientProfile
-from tests.e2e.conftest import STATUS_OPT_IN, Session, server_env
+from codestral_ls.testing.clients import ALL, EGLOT, STATUS_OPT_IN, SUBLIME, ZED, ClientProfile
+from codestral_ls.testing.fake_mistral import FakeMistral
+from tests.e2e.conftest import Session, server_env
 from tests.e2e.test_code_actions import (
     SHAPES,
     SIMPLIFIED,
@@ -30,7 +31,6 @@ from tests.e2e.test_code_actions import (
     record_applied_edits,
 )
 from tests.edits import apply_workspace_edit
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/calc.py"
 

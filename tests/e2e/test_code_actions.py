@@ -19,9 +19,9 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from codestral_ls.actions import ACTIONS, CUSTOM_EDIT
+from codestral_ls.testing.fake_mistral import CHAT_PATH, FakeMistral
 from tests.e2e.conftest import Session, Starter
 from tests.edits import StaleEdit, apply_workspace_edit, edited_uris, text_edits
-from tests.fake_mistral import CHAT_PATH, FakeMistral
 
 URI = "file:///work/shapes.py"
 

@@ -6,8 +6,8 @@ import pytest
 from lsprotocol import types
 
 from codestral_ls import __version__
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import TEST_KEY, Starter
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/example.py"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import Session, Starter
-from tests.fake_mistral import FakeMistral
 
 MAIN = "file:///proj/app/main.py"
 UTILS = "file:///proj/app/billing.py"

@@ -12,9 +12,14 @@ import pytest
 from lsprotocol import types
 
 from codestral_ls.features.context import INDEX_READY
+from codestral_ls.testing.fake_backends import (
+    EMBED_PATH,
+    OPENAI_EMBEDDINGS_PATH,
+    FakeOllama,
+    FakeOpenAI,
+)
+from codestral_ls.testing.fake_mistral import EMBEDDINGS_PATH, FakeMistral, Recorded, default_models
 from tests.e2e.conftest import Session, Starter
-from tests.fake_backends import EMBED_PATH, OPENAI_EMBEDDINGS_PATH, FakeOllama, FakeOpenAI
-from tests.fake_mistral import EMBEDDINGS_PATH, FakeMistral, Recorded, default_models
 
 NO_KEYS: dict[str, str | None] = {"CODESTRAL_API_KEY": None, "MISTRAL_API_KEY": None}
 SETTINGS: dict[str, Any] = {

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import Starter
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/engine.py"
 

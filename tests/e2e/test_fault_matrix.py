@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import Session, Starter
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/faults.py"
 #: Hang detector around each LSP call: far above any configured timeout.

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
+from codestral_ls.testing.fake_backends import LLAMACPP_MODEL_PATH, FakeOpenAI
 from tests.e2e.conftest import Session, Starter
 from tests.e2e.test_self_hosted import as_dict
-from tests.fake_backends import LLAMACPP_MODEL_PATH, FakeOpenAI
 
 URI = "file:///work/llama.py"
 NO_KEYS: dict[str, str | None] = {"CODESTRAL_API_KEY": None, "MISTRAL_API_KEY": None}
@@ -175,7 +175,7 @@ async def test_refused_commands_are_logged_at_info_without_traceback(
 
 async def test_ollama_prompt_fits_the_loaded_context(start: Starter) -> None:
     """Ollama cuts long prompts silently: the budget follows the runtime num_ctx (/api/ps)."""
-    from tests.fake_backends import FakeOllama
+    from codestral_ls.testing.fake_backends import FakeOllama
 
     with FakeOllama() as ollama:
         ollama.loaded = {"codestral:22b": 1024}

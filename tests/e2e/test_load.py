@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import Session, Starter
-from tests.fake_mistral import FakeMistral
 
 DOCUMENTS = 100
 LINES = 10  # requests per document: one at the end of each line

@@ -6,8 +6,8 @@ import re
 
 from lsprotocol import types
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import Session, Starter
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/example.py"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d")

@@ -10,8 +10,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from codestral_ls.testing.fake_mistral import MODELS_PATH, FakeMistral
 from tests.e2e.conftest import Session, Starter
-from tests.fake_mistral import MODELS_PATH, FakeMistral
 
 URI = "file:///work/models.py"
 TEXT = "x = "

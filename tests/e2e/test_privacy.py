@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import TEST_KEY, Starter
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/app.py"
 

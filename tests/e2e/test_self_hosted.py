@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
+from codestral_ls.testing.fake_backends import FakeOllama, FakeOpenAI
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import Session, Starter
-from tests.fake_backends import FakeOllama, FakeOpenAI
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/local.py"
 NO_KEYS: dict[str, str | None] = {"CODESTRAL_API_KEY": None, "MISTRAL_API_KEY": None}

@@ -18,10 +18,10 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 
 from codestral_ls.actions import ACTIONS
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.e2e.conftest import CLIENTS, Session, Starter, capabilities_for, server_env
 from tests.e2e.test_code_actions import SHAPES, apply, by_task, chat_requests, find, list_actions
 from tests.e2e.test_code_actions import URI as SHAPES_URI
-from tests.fake_mistral import FakeMistral
 
 URI = "file:///work/trust.py"
 #: Hang detector around each LSP call: far above any configured timeout.

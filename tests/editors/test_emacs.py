@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_mistral import FakeMistral
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

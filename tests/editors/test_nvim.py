@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_mistral import FakeMistral
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "nvim"

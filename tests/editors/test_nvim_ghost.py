@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.editors.nvim_rpc import SERVER_CMD, Editor, find_nvim, have_pynvim
-from tests.fake_mistral import FakeMistral
 
 NVIM = find_nvim()
 TEST_KEY = "test-key-nvim-ghost-51d2"

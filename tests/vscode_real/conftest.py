@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.vscode_real.harness import (
     ARTIFACTS,
     UI_TIMEOUT_MS,

@@ -11,7 +11,7 @@ import re
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.fake_mistral import FakeMistral
+from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.vscode_real.harness import START_TIMEOUT, UI_TIMEOUT_MS, CodeServer, Window, wait_for
 
 KEY = "test-key-0123456789"

@@ -1,9 +1,10 @@
 """A fake Mistral API server: a real HTTP/1.1 server on 127.0.0.1 in a background thread.
 
-Used by end-to-end tests and benchmarks instead of the real API.  It validates every request
-body against the official request schemas (``tests/schemas/mistral.json``), answers like the
-real API (response shapes, SSE streaming with chunked transfer encoding, 401/422/400 errors)
-and records what it saw.
+Used by end-to-end tests and benchmarks instead of the real API (ours and our users': it
+ships in the package, see docs/testing.md).  It validates every request body against the
+official request schemas (trimmed, bundled as ``codestral_ls/testing/schemas/mistral.json``;
+the tests carry the same copy in ``tests/schemas/``), answers like the real API (response
+shapes, SSE streaming with chunked transfer encoding, 401/422/400 errors) and records what it saw.
 
 Typical use::
 
@@ -16,12 +17,13 @@ Synchronisation helpers (never sleep in tests): ``gate()`` holds responses until
 ``wait_for_requests(n)`` / ``wait_until(pred)`` block until something happened, and
 ``await_requests`` / ``await_until`` are their asyncio-friendly versions.
 
-Standalone: ``python tests/fake_mistral.py --port 8765 --latency 0.05 --ttft 0.02``.
+Standalone: ``codestral-ls fake-api`` (:mod:`codestral_ls.testing.command`), which adds rules
+(:mod:`.rules`), a request log and replay (:mod:`.record`).  Validation needs ``jsonschema``,
+installed by the ``testing`` extra (``pip install 'codestral-ls[testing]'``).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import copy
@@ -42,12 +44,15 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from .rules import EARLY_FAULTS, Rule, RuleSet
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+    from .record import Replay
 
 __all__ = [
     "CHAT_PATH",
@@ -70,6 +75,11 @@ MODELS_PATH = "/v1/models"
 Kind = Literal["fim", "chat", "embeddings"]
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "mistral.json"
+#: What to tell someone whose install lacks the validator.
+MISSING_VALIDATOR = (
+    "codestral-ls: the fake API validates requests with jsonschema, which the 'testing' extra "
+    "installs: pip install 'codestral-ls[testing]'"
+)
 _SCHEMA_URI = "urn:codestral-ls:mistral-openapi"
 _ROOT_SCHEMAS: dict[str, str] = {
     "fim": "FIMCompletionRequest",
@@ -89,6 +99,12 @@ EMBEDDING_DIMENSION = 16
 
 @functools.cache
 def _validator(kind: str) -> Draft202012Validator:
+    try:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ImportError(MISSING_VALIDATOR) from error
     document = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     resource = Resource.from_contents(document, default_specification=DRAFT202012)
     registry: Registry[Any] = Registry().with_resource(_SCHEMA_URI, resource)
@@ -164,6 +180,8 @@ class Recorded:
     body: dict[str, Any] | None
     errors: list[str] = field(default_factory=list)
     stream: bool = False
+    #: The rule (``fake.rules``) that answers this request, if any.
+    rule: Rule | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -482,6 +500,10 @@ class FakeServer:
         self.ttft: float = ttft
         self.token_delay: float = token_delay
         self.requests: list[Recorded] = []
+        #: Answers and faults by request content (:mod:`codestral_ls.testing.rules`).
+        self.rules = RuleSet()
+        #: Called with every request received (``fake-api --log`` writes them as JSONL).
+        self.request_log: Callable[[Recorded], None] | None = None
         self.connections_opened = 0
         self.streams_aborted = 0
         self.responses_aborted = 0
@@ -493,6 +515,7 @@ class FakeServer:
         self.latency = float(self._timing["latency"])
         self.ttft = float(self._timing["ttft"])
         self.token_delay = float(self._timing["token_delay"])
+        self.rules = RuleSet()
 
     def start(self: _F) -> _F:
         if self._server is not None:
@@ -733,9 +756,13 @@ class FakeServer:
             errors=errors,
             stream=bool(body is not None and body.get("stream") is True),
         )
+        if method == "POST" and self.rules:
+            record.rule = self.rules.take(body)
         with self._cond:
             self.requests.append(record)
             self._cond.notify_all()
+        if self.request_log is not None:
+            self.request_log(record)
         return record, raw
 
     def _hold(self, handler: _Handler, record: Recorded) -> bool:
@@ -746,7 +773,56 @@ class FakeServer:
             self._count_abort(record.stream)
             handler.close_connection = True
             return False
+        rule = record.rule
+        if rule is not None and (rule.latency_ms > 0 or rule.fault is not None):
+            return self._rule_early(handler, record, rule)
         return True
+
+    #: Rule faults this fake applies while answering (the rest are answered by ``_hold``).
+    answer_faults: frozenset[str] = frozenset()
+
+    def _rule_early(self, handler: _Handler, record: Recorded, rule: Rule) -> bool:
+        """A rule's latency, then its fault if it is answered before the answer (429, 5xx,
+        hang, reset; garbage for the fakes that have no garbage of their own): False when the
+        request is done with."""
+        if rule.latency_ms > 0 and self._client_gone(handler, rule.latency_ms / 1000):
+            self._count_abort(record.stream)
+            handler.close_connection = True
+            return False
+        fault = rule.fault
+        if fault is None or fault in self.answer_faults or ":" in fault:
+            return True
+        if fault == "hang":
+            while not self._stopping and not self._client_gone(handler, 0.05):
+                pass
+            handler.close_connection = True
+            return False
+        if fault == "reset":
+            self._reset_connection(handler)
+            return False
+        if fault in EARLY_FAULTS:
+            status = int(fault)
+            data, content_type = self._encode_error(None, status)
+            headers = {"Content-Type": content_type}
+            if status == 429:
+                headers["Retry-After"] = f"{rule.retry_after:g}"
+            _send(handler, status, data, headers=headers)
+            return False
+        if fault == "garbage":
+            _send(handler, 200, b"{'choices': [oops", "application/json")
+            return False
+        return True  # a Mistral-only fault on another flavor: answered normally
+
+    @staticmethod
+    def _reset_connection(handler: _Handler) -> None:
+        """Close the connection with a TCP RST (linger 0) instead of a FIN."""
+        handler.close_connection = True
+        sock = handler.connection
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.rfile.close()
+            handler.wfile.close()
+            sock.close()
 
     def _send_failure(self, handler: _Handler) -> bool:
         """Answer a queued ``fail_next`` failure, if any (POST requests only)."""
@@ -758,10 +834,11 @@ class FakeServer:
         _send(handler, failure.status, failure.body, headers=failure.headers)
         return True
 
-    def _generate(self, handler: _Handler, pieces: int) -> bool:
+    def _generate(self, handler: _Handler, pieces: int, token_delay: float | None = None) -> bool:
         """Spend the time a non-streamed generation of ``pieces`` takes; False (abort
         counted) if the client hung up meanwhile."""
-        generation = self.ttft + self.token_delay * max(0, pieces - 1)
+        delay = self.token_delay if token_delay is None else token_delay
+        generation = self.ttft + delay * max(0, pieces - 1)
         if self._client_gone(handler, generation):
             self._count_abort(False)
             handler.close_connection = True
@@ -788,10 +865,13 @@ class FakeServer:
             self._count_abort(True)
             handler.close_connection = True
 
-    def _timed_pieces(self, pieces: list[bytes]) -> list[tuple[float, bytes]]:
+    def _timed_pieces(
+        self, pieces: list[bytes], token_delay: float | None = None
+    ) -> list[tuple[float, bytes]]:
         """``ttft`` before the first piece, ``token_delay`` before each next one."""
+        delay = self.token_delay if token_delay is None else token_delay
         return [
-            (self.ttft if index == 0 else self.token_delay, piece)
+            (self.ttft if index == 0 else delay, piece)
             for index, piece in enumerate(pieces)
         ]
 
@@ -825,6 +905,7 @@ class FakeMistral(FakeServer):
     thread_name = "fake-mistral"
     default_path = FIM_PATH
     fim_paths = (FIM_PATH,)
+    answer_faults = frozenset({"garbage", "slow_stream", "cut_event", "html", "not_json"})
 
     def __init__(
         self,
@@ -851,6 +932,8 @@ class FakeMistral(FakeServer):
         self.chat_text: str | Callable[[dict[str, Any]], str] = "pass"
         self.models: list[dict[str, Any]] = []
         self.stream_fault: str | None = None
+        #: Answers recorded by ``codestral-ls record`` (``fake-api --replay``), if any.
+        self.replay: Replay | None = None
         self._restore_defaults()
 
     def _restore_defaults(self) -> None:
@@ -917,11 +1000,17 @@ class FakeMistral(FakeServer):
         if self.require_auth and not self._authorized(headers):
             _send_json(handler, 401, {"message": "Unauthorized", "request_id": uuid.uuid4().hex})
             return
+        if path == MODELS_PATH and self.replay is not None and self.replay.has(method, path):
+            self.replay.answer(self, handler, record)
+            return
         if path == MODELS_PATH:
             _send_json(handler, 200, {"object": "list", "data": copy.deepcopy(self.models)})
             return
         if details:
             _send_json(handler, 422, {"detail": details})
+            return
+        if self.replay is not None:
+            self.replay.answer(self, handler, record)
             return
         assert body is not None and kind is not None
         model = self._resolve_model(body.get("model"))
@@ -943,7 +1032,7 @@ class FakeMistral(FakeServer):
         if kind == "embeddings":
             self._answer_embeddings(handler, body, model)
         else:
-            self._answer_completion(handler, kind, body, model, record.stream)
+            self._answer_completion(handler, kind, body, model, record.stream, record.rule)
 
     def _answer_embeddings(self, handler: _Handler, body: dict[str, Any], model: str) -> None:
         inputs = body.get("input")
@@ -966,7 +1055,11 @@ class FakeMistral(FakeServer):
             },
         )
 
-    def _completion_text(self, kind: str, body: dict[str, Any]) -> str:
+    def _completion_text(self, kind: str, body: dict[str, Any], rule: Rule | None = None) -> str:
+        if rule is not None and rule.text is not None:
+            return rule.text
+        if self.rules.default is not None:
+            return self.rules.default
         source = self.fim_text if kind == "fim" else self.chat_text
         return str(source(body)) if callable(source) else str(source)
 
@@ -980,9 +1073,15 @@ class FakeMistral(FakeServer):
         return len(_pieces(text))
 
     def _answer_completion(
-        self, handler: _Handler, kind: str, body: dict[str, Any], model: str, stream: bool
+        self,
+        handler: _Handler,
+        kind: str,
+        body: dict[str, Any],
+        model: str,
+        stream: bool,
+        rule: Rule | None = None,
     ) -> None:
-        text = self._completion_text(kind, body)
+        text = self._completion_text(kind, body, rule)
         cuts = [text.find(stop) for stop in _stops(body) if stop in text]
         if cuts:
             text = text[: min(cuts)]
@@ -992,6 +1091,8 @@ class FakeMistral(FakeServer):
         if isinstance(max_tokens, int) and len(pieces) > max_tokens:
             pieces = pieces[:max_tokens]
             finish_reason = "length"
+        if rule is not None and rule.finish_reason is not None:
+            finish_reason = rule.finish_reason
         prompt_tokens = self._prompt_tokens(kind, body)
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -1002,6 +1103,11 @@ class FakeMistral(FakeServer):
         created = int(time.time())
 
         fault = self.stream_fault
+        token_delay = self.token_delay
+        if rule is not None and rule.fault == "slow_stream":
+            token_delay = rule.token_delay_ms / 1000
+        elif rule is not None and rule.fault is not None:
+            fault = rule.fault
         if fault in ("html", "not_json") or (fault == "garbage" and not stream):
             page = (
                 b"<html><head><title>Sign in</title></head><body>Wi-Fi login</body></html>"
@@ -1013,7 +1119,7 @@ class FakeMistral(FakeServer):
             return
 
         if not stream:
-            if not self._generate(handler, len(pieces)):
+            if not self._generate(handler, len(pieces), token_delay):
                 return
             _send_json(
                 handler,
@@ -1054,7 +1160,7 @@ class FakeMistral(FakeServer):
         first = pieces[0] if pieces else ""
         data = [chunk({"role": "assistant", "content": first}, None)]
         data.extend(chunk({"content": piece}, None) for piece in pieces[1:])
-        events = self._timed_pieces(data)
+        events = self._timed_pieces(data, token_delay)
         events.append((0.0, chunk({"content": ""}, finish_reason, usage=usage)))
         events.append((0.0, b"data: [DONE]\n\n"))
         if fault is not None:
@@ -1107,52 +1213,3 @@ class FakeMistral(FakeServer):
                 sock.close()
             else:
                 sock.shutdown(socket.SHUT_RDWR)
-
-
-# --------------------------------------------------------------------------------------------
-# Standalone
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a fake Mistral API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before any answer")
-    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
-    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
-    parser.add_argument("--text", default="pass", help="completion text for FIM and chat")
-    parser.add_argument("--no-auth", action="store_true", help="do not require an API key")
-    parser.add_argument(
-        "--oracle",
-        metavar="DIR",
-        help="answer FIM from the files under DIR: models oracle, half, noisy (tests/fake_oracle)",
-    )
-    args = parser.parse_args(argv)
-
-    fake = FakeMistral(
-        latency=args.latency,
-        ttft=args.ttft,
-        token_delay=args.token_delay,
-        require_auth=not args.no_auth,
-        host=args.host,
-        port=args.port,
-    )
-    fake.start()
-    fake.fim_text = args.text
-    fake.chat_text = args.text
-    if args.oracle:
-        from tests.fake_oracle import Oracle
-
-        fake.fim_text = Oracle(Path(args.oracle)).text_source()
-        fake.check_models = False
-    print(fake.url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
 """Fake self-hosted completion servers: real HTTP servers on 127.0.0.1 (see ``FakeServer`` in
-``tests/fake_mistral.py`` for the shared machinery: recording, gates, ``fail_next``,
+:mod:`codestral_ls.testing.fake_mistral` for the shared machinery: recording, gates, ``fail_next``,
 ``wait_*``/``await_*``, abort and connection counters).
 
 * :class:`FakeOllama` - Ollama's native API: ``POST /api/generate`` and ``POST /api/chat``
@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
 
-from tests.fake_mistral import (
+from .fake_mistral import (
     FakeServer,
     Recorded,
     _embedding,
@@ -870,9 +870,9 @@ class FakeOpenAI(FakeServer):
             return
         model = body.get("model")
         if self.check_models and not self._known(model):
-            error = _openai_error(f"The model `{model}` does not exist.", 404)
-            error["error"]["code"] = "model_not_found"
-            _send_json(handler, 404, error)
+            missing = _openai_error(f"The model `{model}` does not exist.", 404)
+            missing["error"]["code"] = "model_not_found"
+            _send_json(handler, 404, missing)
             return
         pieces, reason = _cut(
             _text(self.fim_text, body), _stops_of(body.get("stop")), body.get("max_tokens")

@@ -19,7 +19,10 @@ that the protocol tests can check details the screen does not show.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lsprotocol.types import ClientCapabilities
 
 _CODE_ACTION_KINDS = [
     "quickfix",
@@ -363,3 +366,52 @@ LSP_MODE = ClientProfile(
 REPLAYED = [HELIX, ZED, SUBLIME, KATE]
 EMACS = [EGLOT, LSP_MODE]
 ALL = REPLAYED + EMACS
+
+# --------------------------------------------------------------------------------------------
+# Presets: what the pytest plugin's ``codestral_client`` starts as
+
+#: Capability presets of ``codestral_client`` (and :func:`capabilities_for`).
+PRESETS = ("vscode", "neovim", "eglot")
+#: What our own editor integrations add to their capabilities (docs/protocol.md).
+STATUS_OPT_IN = {"codestral": {"statusNotification": True}}
+_ALIASES = {"visual-studio-code": "vscode", "neovim@v0.11.0": "neovim", "emacs": "eglot"}
+
+
+def capabilities_for(preset: str, *, status_opt_in: bool | None = None) -> ClientCapabilities:
+    """The ``initialize`` capabilities of a client preset.
+
+    - ``vscode``: VS Code's, recorded by pytest-lsp, plus inline completion (LSP 3.18) as
+      vscode-languageclient 10 advertises it: ghost text;
+    - ``neovim``: Neovim 0.11's, recorded by pytest-lsp (UTF-8 positions, completion items);
+    - ``eglot``: Emacs eglot 1.9's (:data:`EGLOT`), completion items.
+
+    ``status_opt_in`` adds ``experimental.codestral.statusNotification`` (default: for
+    ``vscode`` and ``neovim``, whose integrations we ship, not for ``eglot``).  The first two
+    need pytest-lsp (the ``testing`` extra).
+    """
+    from lsprotocol import types
+    from lsprotocol.converters import get_converter
+
+    name = _ALIASES.get(preset, preset)
+    if name not in PRESETS:
+        raise ValueError(f"unknown client preset {preset!r}; one of {', '.join(PRESETS)}")
+    capabilities: ClientCapabilities
+    if name == "eglot":
+        capabilities = get_converter().structure(EGLOT.capabilities, types.ClientCapabilities)
+    else:
+        from pytest_lsp import client_capabilities
+
+        capabilities = client_capabilities(
+            "neovim@v0.11.0" if name == "neovim" else "visual-studio-code"
+        )
+        if name == "vscode":
+            assert capabilities.text_document is not None
+            capabilities.text_document.inline_completion = (
+                types.InlineCompletionClientCapabilities(dynamic_registration=True)
+            )
+    if status_opt_in if status_opt_in is not None else name != "eglot":
+        experimental = (
+            capabilities.experimental if isinstance(capabilities.experimental, dict) else {}
+        )
+        capabilities.experimental = {**experimental, **STATUS_OPT_IN}
+    return capabilities
