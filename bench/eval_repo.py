@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/eval_repo.py [--holes 100] [--keep DIR]
 
-A fake Mistral API (``tests/fake_mistral.py``) runs in this process with the oracle models of
+A fake Mistral API (``codestral_ls.testing``) runs in this process with the oracle models of
 ``tests/fake_oracle.py``: ``oracle`` answers the true middle of every hole, ``noisy`` only some.
 ``codestral-ls eval`` runs as a subprocess, as a user would start it, with the default
 concurrency (2).  Prints the wall time and the report; the target is under a minute

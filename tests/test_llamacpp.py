@@ -1,6 +1,6 @@
 """llama.cpp's llama-server, endpoint probing, context sizes and overflow (issue 12).
 
-Against the fakes in tests/fake_backends.py, which behave like today's llama-server (suffix
+Against the fakes in codestral_ls.testing, which behave like today's llama-server (suffix
 ignored on /v1/completions, /infill with input_extra, /props, /health, the GGUF path as the
 model id, the real context-size 400) and like Ollama (/api/show, /api/ps).
 """

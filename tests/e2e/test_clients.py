@@ -1,7 +1,7 @@
 """Clients other than ours: Helix, Zed, Sublime Text, Kate (replayed), eglot and lsp-mode.
 
 Each test starts the real server with one client's ``initialize`` capabilities and request
-shapes (tests/e2e/clients.py) and checks what that client would see: completion items whose
+shapes (codestral_ls.testing.clients) and checks what that client would see: completion items whose
 label, filter text and edit agree, ``insertTextMode: asIs`` exactly where it is understood, no
 ``codestral/status`` to clients that did not ask for it, no warnings for the standard
 notifications they send, and code actions that end in an edit by whichever path they support.

@@ -1,6 +1,6 @@
 """The end-to-end checks of issue 12 against a real llama-server (bench/real_llama.sh).
 
-The first group checks that the fake in tests/fake_backends.py answers like the real server
+The first group checks that the fake in codestral_ls.testing answers like the real server
 (the fake is what CI tests against); the second runs the real codestral-ls over the protocol,
 with VS Code's and Neovim's capabilities, against the real server.  Output quality is not the
 point: the tiny model only has FIM token ids patched in.
