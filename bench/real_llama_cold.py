@@ -55,7 +55,7 @@ def main() -> int:
     import tempfile
 
     body = "".join(f"def f{i}(x):\n    return x * {i} + len('padding text')\n\n" for i in range(90))
-    text = body[:5000] + "\ndef total(values):\n    return \n\nprint(total([1, 2]))\n"
+    text = body[:5000] + "\ndef total(values):\n    \n\nprint(total([1, 2]))\n"
     offset = text.index("\n\nprint(total")
     with tempfile.TemporaryDirectory() as tmp:
         server = start_llama(Path(tmp))
