@@ -228,7 +228,7 @@ def test_fault_stream_reset_after(fake: FakeMistral, http: httpx.Client) -> None
 
 
 def test_rule_latency_waits_before_answering(fake: FakeMistral, http: httpx.Client) -> None:
-    fake.rules.add(Rule(latency_ms=2000, text="late"))
+    fake.rules.add(Rule(latency_ms=60_000, text="late"))  # far beyond the client timeout
     timeout = httpx.Timeout(20, read=0.3)
     with httpx.Client(timeout=timeout) as client, pytest.raises(httpx.ReadTimeout):
         client.post(fake.url + FIM, json=fim(), headers=AUTH)
