@@ -173,42 +173,33 @@ class HeldThenAnswers(StubBackend):
             yield piece
 
 
-async def test_an_explicit_request_that_joined_an_empty_answer_asks_again() -> None:
+@pytest.mark.parametrize("explicit", [True, False])
+async def test_only_an_explicit_request_that_joined_an_empty_answer_asks_again(
+    explicit: bool,
+) -> None:
     # The user asks for a suggestion (Alt+\) while an automatic request for the same spot is
-    # on its way; that one answers nothing.  The explicit request is not left empty-handed.
-    backend = HeldThenAnswers("total")
-    engine, _ = engine_for(backend)
-    document, cursor = at_end("v = ")
-    automatic = asyncio.ensure_future(engine.complete(document, cursor))
-    await asyncio.wait_for(backend.started.wait(), 5)
-    explicit = asyncio.ensure_future(engine.complete(document, cursor, explicit=True))
-    for _ in range(1000):  # until the explicit request has joined the flight (bounded)
-        if engine.stats.joined:
-            break
-        await asyncio.sleep(0)
-    assert engine.stats.joined == 1
-    backend.held.set()
-    assert await automatic is None
-    answer = await explicit
-    assert answer is not None and answer.text == "total"
-    assert len(backend.requests) == 2
-
-
-async def test_an_automatic_request_that_joined_an_empty_answer_does_not_ask_again() -> None:
+    # on its way, and that one answers nothing: the explicit request is not left empty-handed.
+    # An automatic request that joined it takes the empty answer (no second call).
     backend = HeldThenAnswers("total")
     engine, _ = engine_for(backend)
     document, cursor = at_end("v = ")
     first = asyncio.ensure_future(engine.complete(document, cursor))
     await asyncio.wait_for(backend.started.wait(), 5)
-    second = asyncio.ensure_future(engine.complete(document, cursor))
-    for _ in range(1000):
+    second = asyncio.ensure_future(engine.complete(document, cursor, explicit=explicit))
+    for _ in range(1000):  # until the second request has joined the flight (bounded)
         if engine.stats.joined:
             break
         await asyncio.sleep(0)
+    assert engine.stats.joined == 1
     backend.held.set()
     assert await first is None
-    assert await second is None
-    assert len(backend.requests) == 1
+    answer = await second
+    if explicit:
+        assert answer is not None and answer.text == "total"
+        assert len(backend.requests) == 2
+    else:
+        assert answer is None
+        assert len(backend.requests) == 1
 
 
 async def test_rate_limit_pauses_with_a_clock() -> None:

@@ -299,14 +299,20 @@ def report(radius: float) -> str:
 '''
 
 
-def test_context_ablation_sends_context_only_when_on(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def two_file_package(tmp_path: Path) -> Path:
+    """A repository whose ``pkg/main.py`` imports ``pkg/geometry.py``."""
     root = tmp_path / "two"
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "__init__.py").write_text("")
     (root / "pkg" / "geometry.py").write_text(GEOMETRY)
     (root / "pkg" / "main.py").write_text(MAIN)
+    return root
+
+
+def test_context_ablation_sends_context_only_when_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_file_package(tmp_path)
     server = FakeMistral(check_models=False)
     server.start()
     try:
@@ -346,11 +352,7 @@ def test_context_ablation_sends_context_only_when_on(
 def test_the_dry_run_counts_the_context_a_run_would_send(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = tmp_path / "two"
-    (root / "pkg").mkdir(parents=True)
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "geometry.py").write_text(GEOMETRY)
-    (root / "pkg" / "main.py").write_text(MAIN)
+    root = two_file_package(tmp_path)
     tokens = {}
     for side in ("on", "off"):
         code = main(
