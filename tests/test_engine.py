@@ -452,3 +452,30 @@ async def test_an_answer_is_returned_only_where_it_still_belongs(
     else:
         assert suggestion is not None
         assert (suggestion.text, suggestion.typed) == expected
+
+
+async def test_a_request_cancelled_before_it_started_still_returns_its_permit() -> None:
+    """The probe after a pause is cancelled before its task ever ran (shutdown, a newer
+    keystroke in the same tick): the health object still gets its outcome, so the next request
+    may probe and the state goes back to ready."""
+    now = [0.0]
+    backend = StubBackend(["ok"])
+    backend.error = RateLimitedError("slow down", retry_after=5.0)
+    states: list[str] = []
+    health = Health(Notifier(lambda kind, message: None), clock=lambda: now[0])
+    health.listeners.append(lambda state, message, extra: states.append(state))
+    engine = CompletionEngine(backend, health, clock=lambda: now[0])  # type: ignore[arg-type]
+    configure(engine, Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
+    document, cursor = at_end("x = ")
+    assert await engine.complete(document, cursor) is None
+    assert states[-1] == "rateLimited"
+    now[0] += 5.0
+    backend.error = None
+    first = asyncio.ensure_future(engine.complete(document, cursor))
+    await asyncio.sleep(0)  # the request took the probe and started its task...
+    engine.close()  # ...which is cancelled before it ran
+    assert await first is None
+    assert len(backend.requests) == 1  # the probe never reached the backend
+    suggestion = await engine.complete(document, cursor)
+    assert suggestion is not None and suggestion.text == "ok"  # the next request probed
+    assert states[-1] == "ready"
