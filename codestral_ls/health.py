@@ -230,22 +230,22 @@ class Health:
         if isinstance(outcome, Answered):
             breaker.success()
             self.notifier.resolve()
-            self._idle()
+            self._idle(permit.model)
         elif isinstance(outcome, Failed):
             self._failed(outcome.error, permit)
         elif isinstance(outcome, Broke):
             self._state("error", "Internal error; see the server log")
         else:
-            self._idle()
+            self._idle(permit.model)
         # Every outcome settles a probe: one that neither succeeded nor failed (cancelled,
         # refused, an internal error) lets the next request probe again.
         if permit.probe:
             breaker.released()
 
-    def _idle(self) -> None:
+    def _idle(self, model: str) -> None:
         """Back to ``ready`` unless another request is still out."""
         if not self._out:
-            self._state("ready", f"Codestral ready ({self.settings.model})")
+            self._state("ready", f"Codestral ready ({model})")
 
     def _failed(self, error: BackendError, permit: Permit) -> None:
         """Pause and tell the user, once per episode, about an upstream failure."""
