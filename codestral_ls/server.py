@@ -23,7 +23,7 @@ from .backends import Backend, create_backend, detect_backend, make_http_client
 from .backends.probe import PROBE_TIMEOUT, EndpointProbe
 from .catalog import CatalogService, source_key
 from .documents import Cursor, Document, DocumentStore
-from .engine import CompletionEngine
+from .engine import CompletionEngine, Suggestion
 from .logs import ClientLogHandler, add_secret, attach_client_log, detach_client_log
 from .notify import Notifier
 from .settings import (
@@ -221,6 +221,8 @@ class CodestralLanguageServer(LanguageServer):
         #: Called after every state change the engine reports (features add theirs here;
         #: the engine's ``on_state`` itself belongs to the server).
         self.state_listeners: list[Callable[[], None]] = []
+        #: Told about every suggestion returned to the client (the statistics feature).
+        self.suggestion_listeners: list[Callable[[Document, Suggestion], None]] = []
         self.engine.on_state = self._engine_state
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
