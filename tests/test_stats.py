@@ -260,6 +260,13 @@ def test_trial_settings_are_validated_key_by_key() -> None:
 # --- the engine's metadata --------------------------------------------------------------------
 
 
+def span(line: int, start: int, end: int) -> types.Range:
+    return types.Range(
+        start=types.Position(line=line, character=start),
+        end=types.Position(line=line, character=end),
+    )
+
+
 async def test_the_same_answer_keeps_its_id_through_the_cache_and_typing_through() -> None:
     engine, _ = engine_for(StubBackend(["compute(1)"]))
     document, cursor = at_end("v = ")
