@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +329,38 @@ async def test_a_failing_variant_hook_costs_the_trial_not_the_completion() -> No
     suggestion = await engine.complete(*at_end("y = "))
     assert suggestion is not None and suggestion.variant == ""
     await asyncio.sleep(0)
+
+
+# --- codestral-ls stats -----------------------------------------------------------------------
+
+
+def test_the_stats_command_prints_json_and_a_table(tmp_path: Path) -> None:
+    store = StatsStore.under(tmp_path)
+    now = time.time()
+    common = {"model": "codestral-2508", "endpoint": "codestral.mistral.ai", "variant": ""}
+    store.append({**common, "ts": now - 30 * 86400, "event": "shown", "latencyMs": 999})
+    store.append({**common, "ts": now - 60, "event": "shown", "latencyMs": 120})
+    store.append(
+        {
+            **common,
+            "ts": now - 30,
+            "event": "accepted",
+            "chars": 12,
+            "partial": False,
+            "first": True,
+        }
+    )
+    env = {**os.environ, "CODESTRAL_LS_STATE_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "codestral_ls", "stats"]
+    done = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, check=True)
+    [summary] = json.loads(done.stdout)["groups"]
+    assert (summary["shown"], summary["accepted"], summary["charsAccepted"]) == (1, 1, 12)
+    assert summary["latencyMs"] == {"p50": 120.0, "p95": 120.0, "samples": 1}
+    older = subprocess.run(
+        [*command, "--since", "60d", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(older.stdout)["groups"][0]["shown"] == 2
+    table = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    assert "codestral-2508" in table and "100.0%" in table
+    bad = subprocess.run([*command, "--since", "soon"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--since" in bad.stderr
