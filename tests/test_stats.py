@@ -364,3 +364,16 @@ def test_the_stats_command_prints_json_and_a_table(tmp_path: Path) -> None:
     assert "codestral-2508" in table and "100.0%" in table
     bad = subprocess.run([*command, "--since", "soon"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_a_trial_is_part_of_the_cache_key() -> None:
+    from codestral_ls.context import request_profile
+    from codestral_ls.settings import Settings
+
+    plain = Settings()
+    trial = Settings(trial=TrialSettings(models=("codestral-2508", "codestral:22b@ollama")))
+    other = Settings(trial=TrialSettings(models=("codestral-2508", "qwen@ollama")))
+    one = Settings(trial=TrialSettings(models=("codestral-2508",)))  # no trial: one model
+    profiles = {request_profile(s, (10, 10)) for s in (plain, trial, other)}
+    assert len(profiles) == 3
+    assert request_profile(one, (10, 10)) == request_profile(plain, (10, 10))
