@@ -20,7 +20,7 @@ from lsprotocol import types
 from codestral_ls.backends import make_http_client
 from codestral_ls.cli import _backend_for
 from codestral_ls.documents import Document
-from codestral_ls.engine import CompletionEngine
+from codestral_ls.engine import CompletionEngine, Trace
 from codestral_ls.notify import Notifier
 from codestral_ls.settings import Environment, parse_settings, resolve_connection
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.real_server.conftest import start_llama
 
 
-async def one(url: str, text: str, offset: int) -> tuple[float, str | None, list[str]]:
+async def one(url: str, text: str, offset: int) -> tuple[float, str | None, list[str], Trace]:
     settings, _ = parse_settings({"endpoint": url})
     connection = resolve_connection(settings, Environment())
     messages: list[str] = []
@@ -43,11 +43,12 @@ async def one(url: str, text: str, offset: int) -> tuple[float, str | None, list
         cursor = document.cursor(
             types.Position(line=before.count("\n"), character=len(before.rsplit("\n", 1)[-1]))
         )
-        suggestion = await engine.complete(document, cursor, debounce=False)
+        trace = Trace()
+        suggestion = await engine.complete(document, cursor, debounce=False, trace=trace)
         elapsed = time.perf_counter() - started
     finally:
         await http.aclose()
-    return elapsed, suggestion.text if suggestion else None, messages
+    return elapsed, suggestion.text if suggestion else None, messages, trace
 
 
 def main() -> int:
@@ -64,10 +65,15 @@ def main() -> int:
         finally:
             server.process.terminate()
             server.process.wait(timeout=20)
-    for name, (elapsed, suggestion, messages) in (("cold", cold), ("warm", warm)):
+    for name, (elapsed, suggestion, messages, trace) in (("cold", cold), ("warm", warm)):
         shown = "none" if suggestion is None else repr(suggestion[:40])
-        print(f"{name}: {elapsed * 1000:.0f} ms, suggestion {shown}, messages {messages}")
-    return 0 if not cold[2] else 1
+        raw = "none" if trace.raw is None else f"{len(trace.raw)} chars {trace.raw[:40]!r}"
+        failure = "none" if trace.error is None else f"{type(trace.error).__name__}: {trace.error}"
+        print(
+            f"{name}: {elapsed * 1000:.0f} ms, upstream answer {raw}, failure {failure}, "
+            f"suggestion after clean-up {shown}, messages {messages}"
+        )
+    return 0 if not cold[2] and cold[3].error is None else 1
 
 
 if __name__ == "__main__":

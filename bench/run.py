@@ -227,6 +227,9 @@ class Bench:
     async def start(
         self, settings: dict[str, Any], command: list[str] | None = None
     ) -> BenchClient:
+        # The fake stands for api.mistral.ai, which is never probed: without this the server
+        # would probe a 127.0.0.1 endpoint for Ollama and llama.cpp first (issue 12).
+        settings = {"backend": "mistral", **settings}
         client = BenchClient(settings)
         await client.spawn(command or self.server, self.env)
         await client.handshake(vscode_capabilities(), settings)

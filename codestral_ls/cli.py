@@ -29,6 +29,7 @@ from .context import prompt_budget
 from .documents import Document
 from .engine import CompletionEngine
 from .evaluation import command as evaluation
+from .languages import from_path
 from .logs import configure_logging
 from .mistral import FimRequest
 from .notify import Notifier
@@ -177,7 +178,7 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
     if line > document.line_count:
         print(f"codestral-ls: {path} has {document.line_count} lines, not {line}", file=sys.stderr)
         return 2
-    document.language_id = path.suffix.lstrip(".")
+    document.language_id = from_path(path) or path.suffix.lstrip(".")
     cursor = document.cursor(types.Position(line=line - 1, character=column - 1))
 
     settings, problems = _load_settings(raw_settings)

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .backends import LOCAL_KINDS, concrete_kind, endpoint_key
+from .languages import canonical as canonical_language
 from .privacy import is_loopback
 
 SECTION = "codestral"
@@ -201,19 +202,25 @@ class Settings:
     two models.  See docs/stats.md."""
 
     def for_language(self, language_id: str | None) -> Settings:
-        """These settings with the overrides of ``language_id`` applied."""
-        overrides = self.languages.get(language_id or "")
+        """These settings with the overrides of ``language_id`` applied.
+
+        The overrides are looked up under the id as sent, else under its LSP id
+        (:func:`languages.canonical`: eglot's ``python-ts`` finds ``languages.python``)."""
+        key = _language_key(self.languages, language_id)
+        overrides = self.languages.get(key) if key else None
         if not overrides:
             return self
         values = dict(overrides)
         if "enable" in values:
-            values["enableLanguages"] = {**self.enableLanguages, language_id: values.pop("enable")}
+            values["enableLanguages"] = {**self.enableLanguages, key: values.pop("enable")}
         return dataclasses.replace(self, **values)
 
     def enabled_for(self, language_id: str | None) -> bool:
-        """Whether completions are on for a document of ``language_id``."""
-        if language_id and language_id in self.enableLanguages:
-            return self.enableLanguages[language_id]
+        """Whether completions are on for a document of ``language_id`` (looked up like
+        :meth:`for_language`)."""
+        key = _language_key(self.enableLanguages, language_id)
+        if key:
+            return self.enableLanguages[key]
         return self.enable
 
     @property
@@ -719,3 +726,13 @@ def _number(key: str, raw: Any, kind: type) -> Any:
     if not (low <= raw <= high):
         raise ValueError(f"must be from {low:g} to {high:g}, got {raw}")
     return kind(raw)
+
+
+def _language_key(table: Mapping[str, Any], language_id: str | None) -> str | None:
+    """The key of ``table`` that applies to ``language_id``: the id as sent, else its LSP id."""
+    if not language_id:
+        return None
+    if language_id in table:
+        return language_id
+    lsp_id = canonical_language(language_id)
+    return lsp_id if lsp_id in table else None
