@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import os
@@ -158,12 +159,13 @@ class StatsFeature:
         known = self.recorder.accepted(suggestion_id, chars, partial=partial is not None)
         return {"recorded": known and self.recorder.enabled}
 
-    def stats(self, options: dict[str, Any]) -> dict[str, Any]:
+    async def stats(self, options: dict[str, Any]) -> dict[str, Any]:
         since_days = options.get("sinceDays", 7)
         if isinstance(since_days, bool) or not isinstance(since_days, (int, float)):
             raise JsonRpcInvalidParams(f"{STATS}: 'sinceDays' must be a number of days.")
         since = datetime.datetime.now().timestamp() - float(since_days) * 86400.0
-        groups = summarise(self.store.read(), since=since)
+        # Up to a few MB of records: read in a thread, the event loop keeps serving keystrokes.
+        groups = await asyncio.to_thread(lambda: summarise(self.store.read(), since=since))
         return {
             "summary": one_line(groups),
             "telemetry": self.recorder.enabled,
@@ -184,5 +186,5 @@ def register(ls: CodestralLanguageServer) -> None:
         return feature.did_accept(command_options(DID_ACCEPT, args))
 
     @ls.command(STATS)
-    def stats(ls: LanguageServer, *args: Any) -> dict[str, Any]:
-        return feature.stats(command_options(STATS, args))
+    async def stats(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+        return await feature.stats(command_options(STATS, args))
