@@ -26,8 +26,8 @@ from .backends import LOCAL_KINDS, Backend, create_backend, detect_backend, make
 from .backends.errors import BackendError
 from .backends.probe import EndpointProbe
 from .context import prompt_budget
-from .documents import Document
-from .engine import CompletionEngine
+from .documents import Cursor, Document
+from .engine import CompletionEngine, ContextProvider
 from .evaluation import command as evaluation
 from .languages import from_path
 from .logs import configure_logging
@@ -44,6 +44,7 @@ from .settings import (
 from .state import state_dir
 from .stats import StatsStore, summarise
 from .stats.summary import format_table, parse_duration
+from .xcontext import ContextGatherer, GatheredContext, Workspace, context_budget
 
 #: Prints one doctor line: (ok, what, message).
 Report = Callable[[bool, str, str], None]
@@ -191,6 +192,7 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
         client, settings = await _backend_for(http, settings, connection.endpoint, connection)
         engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
         engine.configure(settings, connection)
+        engine.context_provider = _file_context(path)
         suggestion = await engine.complete(document, cursor, debounce=False)
     finally:
         await http.aclose()
@@ -200,6 +202,33 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
     if suggestion is not None:
         sys.stdout.write(suggestion.text + "\n")
     return 0
+
+
+#: Files whose folder is taken as the project root of a file given to ``complete``.
+PROJECT_MARKERS = (".git", "pyproject.toml", "package.json", "Cargo.toml", "go.mod", "setup.py")
+
+
+def project_root(path: Path) -> Path:
+    """The nearest folder above ``path`` holding a project marker, else ``path``'s folder."""
+    start = path.resolve().parent
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return start
+
+
+def _file_context(path: Path) -> ContextProvider:
+    """Cross-file context for ``complete``: no open files, so what the file imports from its
+    project (and the embeddings index, when set).  Excluded files and secrets stay out, as in
+    the editor."""
+    gatherer = ContextGatherer(Workspace([project_root(path)]))
+
+    def provide(
+        document: Document, cursor: Cursor, settings: Settings, room: int | None
+    ) -> GatheredContext:
+        return gatherer.gather(document, cursor, [], settings, context_budget(settings, room))
+
+    return provide
 
 
 async def run_doctor(raw_settings: str, env: Environment) -> int:

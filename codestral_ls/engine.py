@@ -599,9 +599,20 @@ class CompletionEngine:
             typed = view.typed_since(flight.view) if view.cacheable else None
             if typed is not None and flight.streamed.startswith(typed):
                 self.stats.joined += 1
-                return await self._join(uri, flight, typed, view, "joined")
-            self.stats.superseded += 1
-            self._cancel(uri, flight)
+                version = document.version
+                joined = await self._join(uri, flight, typed, view, "joined")
+                if (
+                    joined is not None
+                    or not explicit
+                    or self._latest.get(uri) != generation
+                    or document.version != version
+                ):
+                    return joined
+                # The user asked, and the request this one joined answered nothing: like a
+                # cached empty answer, that is no answer to an explicit request.  Ask anew.
+            else:
+                self.stats.superseded += 1
+                self._cancel(uri, flight)
 
         if wait > 0:
             version = document.version

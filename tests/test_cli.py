@@ -74,6 +74,35 @@ def test_complete_prints_the_completion(fake: FakeMistral, source: Path) -> None
     assert KEY not in result.stderr
 
 
+def test_complete_sends_what_the_file_imports_from_its_project(
+    fake: FakeMistral, tmp_path: Path
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "geometry.py").write_text(
+        "def scale(shape, factor: float) -> Shape:\n    return shape.map(factor)\n"
+    )
+    (tmp_path / "src").mkdir()
+    main = tmp_path / "src" / "main.py"
+    main.write_text("from pkg.geometry import scale\n\nbig = \n")
+    fake.fim_text = "scale(square, 2)"
+    result = run(fake, "complete", f"{main}:3:7")
+    assert result.returncode == 0, result.stderr
+    [request] = fake.fim_requests()
+    assert request.errors == []
+    prompt = request.body["prompt"] if request.body else ""
+    assert prompt.startswith("+++++ pkg/geometry.py\n")
+    assert "def scale(shape, factor: float) -> Shape:" in prompt
+    assert prompt.endswith("+++++ src/main.py\nfrom pkg.geometry import scale\n\nbig = ")
+
+    excluded = run(fake, "complete", f"{main}:3:7", "--settings", '{"exclude": ["geometry.py"]}')
+    assert excluded.returncode == 0, excluded.stderr
+    body = fake.fim_requests()[-1].body or {}
+    assert "def scale" not in body["prompt"]
+    assert "+++++ pkg/geometry.py" not in body["prompt"]
+
+
 def test_complete_uses_settings(fake: FakeMistral, source: Path) -> None:
     result = run(fake, "complete", f"{source}:4:7", "--settings", '{"model": "codestral-2508"}')
     assert result.returncode == 0, result.stderr

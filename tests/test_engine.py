@@ -155,6 +155,53 @@ async def test_join_a_request_whose_stream_already_has_what_was_typed() -> None:
     assert engine.stats.joined == 1
 
 
+class HeldThenAnswers(StubBackend):
+    """The first request is held until released and answers nothing; later ones answer."""
+
+    def __init__(self, later: str) -> None:
+        super().__init__([later])
+        self.held = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
+        self.requests.append(req)
+        if len(self.requests) == 1:
+            self.started.set()
+            await self.held.wait()
+            return
+        for piece in self.pieces:
+            yield piece
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+async def test_only_an_explicit_request_that_joined_an_empty_answer_asks_again(
+    explicit: bool,
+) -> None:
+    # The user asks for a suggestion (Alt+\) while an automatic request for the same spot is
+    # on its way, and that one answers nothing: the explicit request is not left empty-handed.
+    # An automatic request that joined it takes the empty answer (no second call).
+    backend = HeldThenAnswers("total")
+    engine, _ = engine_for(backend)
+    document, cursor = at_end("v = ")
+    first = asyncio.ensure_future(engine.complete(document, cursor))
+    await asyncio.wait_for(backend.started.wait(), 5)
+    second = asyncio.ensure_future(engine.complete(document, cursor, explicit=explicit))
+    for _ in range(1000):  # until the second request has joined the flight (bounded)
+        if engine.stats.joined:
+            break
+        await asyncio.sleep(0)
+    assert engine.stats.joined == 1
+    backend.held.set()
+    assert await first is None
+    answer = await second
+    if explicit:
+        assert answer is not None and answer.text == "total"
+        assert len(backend.requests) == 2
+    else:
+        assert answer is None
+        assert len(backend.requests) == 1
+
+
 async def test_rate_limit_pauses_with_a_clock() -> None:
     now = [100.0]
     backend = StubBackend(["x"])

@@ -299,14 +299,20 @@ def report(radius: float) -> str:
 '''
 
 
-def test_context_ablation_sends_context_only_when_on(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def two_file_package(tmp_path: Path) -> Path:
+    """A repository whose ``pkg/main.py`` imports ``pkg/geometry.py``."""
     root = tmp_path / "two"
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "__init__.py").write_text("")
     (root / "pkg" / "geometry.py").write_text(GEOMETRY)
     (root / "pkg" / "main.py").write_text(MAIN)
+    return root
+
+
+def test_context_ablation_sends_context_only_when_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_file_package(tmp_path)
     server = FakeMistral(check_models=False)
     server.start()
     try:
@@ -341,6 +347,32 @@ def test_context_ablation_sends_context_only_when_on(
     assert with_context
     # Real workspace-relative paths: the imported file's block, then the hole's own file.
     assert any("+++++ pkg/geometry.py\n" in p and "+++++ pkg/main.py\n" in p for p in with_context)
+
+
+def test_the_dry_run_counts_the_context_a_run_would_send(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_file_package(tmp_path)
+    tokens = {}
+    for side in ("on", "off"):
+        code = main(
+            [
+                "eval",
+                "--root",
+                str(root),
+                "--holes",
+                "6",
+                "--dry-run",
+                "--json",
+                "--output",
+                str(tmp_path / f"{side}.jsonl"),
+                "--variant",
+                f"v:model=codestral-2508,endpoint=http://127.0.0.1:9,context={side}",
+            ]
+        )
+        assert code == 0
+        tokens[side] = json.loads(capsys.readouterr().out)["promptTokens"]
+    assert tokens["on"] > tokens["off"] > 0
 
 
 def test_rejected_key_stops_the_variant(

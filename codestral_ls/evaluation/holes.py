@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..languages import EXTENSIONS
 from ..privacy import is_excluded
 
 __all__ = [
@@ -39,33 +40,17 @@ __all__ = [
 
 KINDS = ("line", "span", "block")
 
+#: The languages holes are cut in (code, not prose or data).
+HOLE_LANGUAGES = frozenset(
+    {
+        "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go",
+        "rust", "java", "kotlin", "scala", "swift", "c", "cpp", "csharp", "ruby", "php", "lua",
+        "shellscript",
+    }
+)  # fmt: skip
 #: File extension -> LSP language id (the id editors send, which per-language settings use).
 LANGUAGES: dict[str, str] = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascriptreact",
-    ".ts": "typescript",
-    ".tsx": "typescriptreact",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-    ".kt": "kotlin",
-    ".scala": "scala",
-    ".swift": "swift",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".cs": "csharp",
-    ".rb": "ruby",
-    ".php": "php",
-    ".lua": "lua",
-    ".sh": "shellscript",
-    ".bash": "shellscript",
+    suffix: language for suffix, language in EXTENSIONS.items() if language in HOLE_LANGUAGES
 }
 
 #: Files larger than this are skipped (generated code, vendored bundles).

@@ -48,7 +48,13 @@ from ..backends.errors import (
 )
 from ..breaker import Breaker
 from ..catalog import Catalog
-from ..context import CHARS_PER_TOKEN, build_fim_request, extract_context, prompt_budget
+from ..context import (
+    CHARS_PER_TOKEN,
+    build_fim_request,
+    context_room,
+    extract_context,
+    prompt_budget,
+)
 from ..documents import Cursor, Document
 from ..engine import CompletionEngine, Trace
 from ..notify import Notifier
@@ -162,13 +168,21 @@ def estimate(plan: Plan, jobs: Sequence[Job], prices: PriceTable) -> Estimate:
     """Requests, tokens and cost of ``jobs``, from the requests the engine would build (the
     characters-per-token ratio the prompt budget uses, so a slight overestimate)."""
     result = Estimate()
+    files = EvalContext(plan.root, plan.sources) if plan.root is not None else None
     for job in jobs:
         source = plan.sources[job.hole.path]
         settings = job.setup.settings.for_language(job.hole.language)
-        document = _document(source, job.hole, "file:///estimate")
+        with_context = files is not None and settings.context.any_source
+        uri = files.uri(job.hole.path) if files is not None and with_context else "file:///e"
+        document = _document(source, job.hole, uri)
         cursor = document.cursor(types.Position(line=job.hole.line, character=job.hole.column))
         context = extract_context(document, cursor, *prompt_budget(settings, None))
-        request = build_fim_request(context, settings)
+        gathered = GatheredContext()
+        if files is not None and with_context:
+            gathered = files(document, cursor, settings, context_room(context, settings, None))
+        request = build_fim_request(
+            context, settings, context_files=gathered.files, path=gathered.path
+        )
         prompt = _tokens(len(request.full_prompt()) + len(request.suffix or ""))
         limit = request.max_tokens or settings.maxTokens
         expected = min(limit, _tokens(len(job.hole.expected(source.text))))
