@@ -21,6 +21,7 @@ from codestral_ls.backends import make_http_client
 from codestral_ls.cli import _backend_for
 from codestral_ls.documents import Document
 from codestral_ls.engine import CompletionEngine, Trace
+from codestral_ls.health import Health
 from codestral_ls.notify import Notifier
 from codestral_ls.settings import Environment, parse_settings, resolve_connection
 
@@ -36,7 +37,7 @@ async def one(url: str, text: str, offset: int) -> tuple[float, str | None, list
     try:
         started = time.perf_counter()
         backend, settings = await _backend_for(http, settings, url, connection)
-        engine = CompletionEngine(backend, Notifier(lambda kind, m: messages.append(m)))
+        engine = CompletionEngine(backend, Health(Notifier(lambda kind, m: messages.append(m))))
         engine.configure(settings, connection)
         document = Document("file:///bench.py", text, encoding=types.PositionEncodingKind.Utf32)
         before = text[:offset]

@@ -29,6 +29,7 @@ from .context import prompt_budget
 from .documents import Cursor, Document
 from .engine import CompletionEngine, ContextProvider
 from .evaluation import command as evaluation
+from .health import Health
 from .languages import from_path
 from .logs import configure_logging
 from .mistral import FimRequest
@@ -190,7 +191,9 @@ async def run_complete(location: str, raw_settings: str, env: Environment) -> in
     http = make_http_client(timeout=settings.request_timeout)
     try:
         client, settings = await _backend_for(http, settings, connection.endpoint, connection)
-        engine = CompletionEngine(client, Notifier(lambda kind, message: messages.append(message)))
+        health = Health(Notifier(lambda kind, message: messages.append(message)))
+        health.configure(settings, connection, requires_key=client.requires_key)
+        engine = CompletionEngine(client, health)
         engine.configure(settings, connection)
         engine.context_provider = _file_context(path)
         suggestion = await engine.complete(document, cursor, debounce=False)

@@ -13,8 +13,10 @@ owns what keeps the editor fast and quiet:
   reaches the network;
 - **early stop**: single-line requests stop reading at the first newline, multi-line ones when
   the completion leaves the block the cursor is in;
-- **episodes**: pausing after a 401, an unknown model or a 429, and telling the user once;
-  any settings change resumes at once;
+- **outcomes**: whether a request may go out is asked of a gate
+  (:class:`~codestral_ls.health.Health`), and what became of each request (answered,
+  superseded, failed, not sent) is handed to it: the pauses, the user messages and the
+  ``codestral/status`` state are the health object's;
 - **no stale answers**: an answer computed for one version of the document is returned for a
   later one only when the edits since leave the cursor's line and everything before the cursor
   unchanged (typing through the answer counts); otherwise the request answers nothing.
@@ -38,19 +40,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import TTLCache
-from lsprotocol import types
 
 from .backends import Backend
 from .backends.errors import (
-    AuthenticationError,
     BackendError,
     BadRequestError,
     NetworkError,
-    RateLimitedError,
     ServerError,
     UpstreamTimeout,
 )
-from .breaker import HALF_OPEN, Breaker, retry_delay
+from .breaker import retry_delay
 from .context import (
     FimContext,
     build_fim_request,
@@ -60,6 +59,18 @@ from .context import (
     request_profile,
 )
 from .documents import Cursor, Document, line_content
+from .health import (
+    Answered,
+    Broke,
+    Failed,
+    Gate,
+    Health,
+    Outcome,
+    Permit,
+    Shrunk,
+    Skip,
+    Superseded,
+)
 from .mistral import FimRequest
 from .notify import Notifier
 from .overflow import cap_budget, fitting_chars, overflow_of, shrink_request
@@ -71,8 +82,6 @@ from .xcontext import GatheredContext
 
 logger = logging.getLogger(__name__)
 
-#: Seconds completions pause after the key or the model is rejected (a settings change resumes).
-REJECTED_PAUSE = 60.0
 #: Retries of one request after a transient failure (502/503/504, connection failures).
 TRANSIENT_RETRIES = 1
 #: Adaptive debounce bounds, seconds, and how much of the usual keystroke gap it waits.
@@ -103,14 +112,6 @@ MAX_DOCUMENT_CHARS = 20_000_000
 #: Cache entries scanned per document for typing through.
 RECENT_PER_DOCUMENT = 16
 
-NO_KEY_MESSAGE = (
-    "codestral-ls: no API key. Set CODESTRAL_API_KEY (a key from codestral.mistral.ai) or "
-    "MISTRAL_API_KEY (a key from api.mistral.ai) in the environment the editor starts the "
-    "server from; completions stay off until then."
-)
-
-#: Receives state changes: (state, human message, extra fields such as ``retryAfter``).
-StateListener = Callable[[str, str, dict[str, Any]], None]
 #: Gives the cross-file context for a cursor: (document, cursor, settings, room in characters
 #: the model's window leaves, or None when unknown).
 ContextProvider = Callable[[Document, Cursor, Settings, int | None], GatheredContext]
@@ -293,8 +294,10 @@ class Flight:
     streamed: str = ""
     waiters: int = 0
     task: asyncio.Task[None] | None = None
-    probe: bool = False
-    """Whether this request is the breaker's half-open probe."""
+    permit: Permit | None = None
+    """The health object's leave to send this request, handed back with its outcome."""
+    settled: bool = False
+    """Whether the outcome was handed over (exactly once per flight)."""
     orphan_timer: asyncio.TimerHandle | None = None
     trace: Trace | None = None
     origin: Origin = Origin()
@@ -339,14 +342,17 @@ class CompletionEngine:
     def __init__(
         self,
         client: Backend,
-        notifier: Notifier,
+        health: Gate | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        breaker: Breaker | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
-        self.notifier = notifier
+        #: Asked before each request, told what became of it (the server's :class:`Health`;
+        #: a silent one of its own when none is given).
+        self.health: Gate = (
+            health if health is not None else Health(Notifier(lambda kind, message: None), clock)
+        )
         self.settings = Settings()
         self.connection = Connection(endpoint="", api_key=None, key_source=None)
         self.stats = EngineStats()
@@ -354,9 +360,6 @@ class CompletionEngine:
         #: Waits between retries of one request (injected by tests with a fake clock).
         self._sleep = sleep
         self._rng = random.Random()
-        self.breaker = breaker or Breaker(
-            threshold=3, base=2.0, ceiling=120.0, clock=clock, rng=self._rng
-        )
         self._latest: dict[str, int] = {}
         self._flights: dict[str, Flight] = {}
         self._rhythm: dict[str, _Rhythm] = {}
@@ -375,8 +378,6 @@ class CompletionEngine:
         #: Characters of prompt and suffix that fit, by model@endpoint, learnt from a
         #: refusal for the context size (see :mod:`codestral_ls.overflow`).
         self.fitting: dict[str, int] = {}
-        #: Told about every state change (see docs/protocol.md, ``codestral/status``).
-        self.on_state: StateListener = lambda state, message, extra: None
         #: Code from other files for a request (the server plugs the context layer in).
         self.context_provider: ContextProvider = lambda document, cursor, settings, room: (
             GatheredContext()
@@ -393,15 +394,7 @@ class CompletionEngine:
         )
 
     def configure(self, settings: Settings, connection: Connection) -> None:
-        """Apply new settings.
-
-        Any change resumes completions at once (a pause after a rejection, a 429 or failures
-        ends: the next request goes out); a change of key, endpoint or model also starts a new
-        episode, so a failure is told again.
-        """
-        changed = connection != self.connection or settings.model != self.settings.model
-        if changed or settings != self.settings:
-            self.breaker.reset()
+        """Apply new settings (the health object is configured by its owner, the server)."""
         if (settings.cacheSize, settings.cacheTtlSeconds) != (
             self.settings.cacheSize,
             self.settings.cacheTtlSeconds,
@@ -414,14 +407,6 @@ class CompletionEngine:
             api_key=connection.api_key or "",
             timeout=settings.request_timeout,
         )
-        if changed:
-            self.notifier.resolve()
-            if self.client.requires_key and not connection.api_key:
-                self._state("unauthorized", "No API key")
-            else:
-                self._state("ready", f"Codestral ready ({settings.model})")
-        if connection.api_key:
-            self.notifier.resolve("no-key")
 
     def use_backend(self, client: Backend) -> None:
         """Send requests to ``client`` from now on (requests under way finish where they are)."""
@@ -433,17 +418,11 @@ class CompletionEngine:
             api_key=self.connection.api_key or "",
             timeout=self.settings.request_timeout,
         )
-        self.breaker.success()
 
     @property
     def cache_size(self) -> int:
         """Entries in the cache now."""
         return len(self._cache)
-
-    @property
-    def paused_for(self) -> float:
-        """Seconds left before completions resume after a 429 or a rejection (0 if running)."""
-        return self.breaker.retry_in
 
     def close(self) -> None:
         """Stop every request under way (shutdown)."""
@@ -456,7 +435,6 @@ class CompletionEngine:
         self._recent.pop(uri, None)
         self._rhythm.pop(uri, None)
         self._typing.pop(uri, None)
-        self.notifier.resolve(f"unsuitable:{uri}")
         waiting = self._debouncing.pop(uri, None)
         if waiting is not None and not waiting.done():
             waiting.set_result(None)
@@ -464,11 +442,9 @@ class CompletionEngine:
         if flight is not None:
             self._cancel(uri, flight)
 
-    def _state(self, state: str, message: str, **extra: Any) -> None:
-        try:
-            self.on_state(state, message, extra)
-        except Exception:  # a listener must never break a completion
-            logger.exception("state listener failed")
+    def _skip(self, reason: str, detail: str = "", uri: str = "") -> None:
+        """Tell the health object why no request goes out."""
+        self.health.record(Skip(reason, detail, uri))
 
     # --- the request path ----------------------------------------------------------------
 
@@ -532,9 +508,7 @@ class CompletionEngine:
     ) -> Suggestion | None:
         settings = self.settings.for_language(document.language_id)
         if not settings.enabled_for(document.language_id):
-            self._state(
-                "disabled", f"Completions are off for {document.language_id or 'this file'}"
-            )
+            self._skip("disabled", document.language_id)
             return None
         if document.binary or document.size > MAX_DOCUMENT_CHARS:
             what = (
@@ -542,24 +516,16 @@ class CompletionEngine:
                 if document.binary
                 else (f"is larger than {MAX_DOCUMENT_CHARS // 1_000_000} million characters")
             )
-            name = document.uri.rsplit("/", 1)[-1]
-            self.notifier.once(
-                f"unsuitable:{document.uri}",
-                f"codestral-ls: {name} {what}; no completions in it.",
-                types.MessageType.Info,
-            )
-            self._state("excluded", f"{name} {what}")
+            self._skip("unsuitable", what, document.uri)
             return None
         if is_excluded(document.uri, settings.exclude):
-            self._state("excluded", "This file is never sent to the model")
+            self._skip("excluded")
             return None
         if self.connection.problem:
-            self.notifier.once("insecure", self.connection.problem, types.MessageType.Error)
-            self._state("error", self.connection.problem)
+            self._skip("insecure", self.connection.problem)
             return None
         if self.client.requires_key and not self.connection.api_key:
-            self.notifier.once("no-key", NO_KEY_MESSAGE, types.MessageType.Warning)
-            self._state("unauthorized", "No API key")
+            self._skip("no-key")
             return None
 
         uri = document.uri
@@ -638,13 +604,13 @@ class CompletionEngine:
             context_files=gathered.files,
             path=gathered.path,
         )
-        probe = self.breaker.state == HALF_OPEN
-        if not self.breaker.allow():
+        permit = self.health.may_send(settings.model)
+        if permit is None:
             if trace is not None:
                 trace.paused = True
+            self._skip("paused")
             return None
-        flight = self._start(uri, view, context, request, settings, trace, variant)
-        flight.probe = probe
+        flight = self._start(uri, view, context, request, settings, permit, trace, variant)
         return await self._join(uri, flight, "", view)
 
     def _variant(self, document: Document, settings: Settings) -> Variant | None:
@@ -744,6 +710,7 @@ class CompletionEngine:
         context: FimContext,
         request: FimRequest,
         settings: Settings,
+        permit: Permit,
         trace: Trace | None = None,
         variant: Variant | None = None,
     ) -> Flight:
@@ -758,6 +725,7 @@ class CompletionEngine:
             view=view,
             context=context,
             future=loop.create_future(),
+            permit=permit,
             trace=trace,
             origin=origin,
             client=variant.client if variant else None,
@@ -765,8 +733,18 @@ class CompletionEngine:
         if trace is not None:
             trace.request = request
         flight.task = asyncio.ensure_future(self._run(uri, flight, request, settings))
+        # A task cancelled before it started never runs its ``finally``: its outcome is then
+        # handed over here, so the permit is always returned.
+        flight.task.add_done_callback(lambda _: self._outcome(flight, Superseded))
         self._flights[uri] = flight
         return flight
+
+    def _outcome(self, flight: Flight, kind: Callable[[Permit], Outcome]) -> None:
+        """Hand the flight's outcome to the health object (once)."""
+        if flight.settled or flight.permit is None:
+            return
+        flight.settled = True
+        self.health.record(kind(flight.permit))
 
     async def _join(
         self, uri: str, flight: Flight, typed: str, view: View, source: str = "network"
@@ -808,66 +786,58 @@ class CompletionEngine:
             flight.task.cancel()
 
     async def _run(self, uri: str, flight: Flight, request: FimRequest, settings: Settings) -> None:
-        """Stream the completion for ``flight`` and settle its future (never raises, but for
-        cancellation)."""
+        """Stream the completion for ``flight``, settle its future and hand its outcome to the
+        health object (never raises, but for cancellation)."""
         self.stats.requests += 1
+        assert flight.permit is not None
         working = asyncio.get_running_loop().call_later(
-            WORKING_DELAY, self._state, "working", f"Asking {settings.model}"
+            WORKING_DELAY, self.health.working, flight.permit
         )
         text: str | None = None
+        outcome: Callable[[Permit], Outcome] = Superseded
         try:
             try:
                 raw = await asyncio.wait_for(
                     self._stream(flight, request), timeout=settings.request_timeout
                 )
             except asyncio.TimeoutError:
-                timeout = UpstreamTimeout(
-                    f"{self.connection.endpoint} did not answer within "
-                    f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
+                outcome = self._failed(
+                    flight,
+                    UpstreamTimeout(
+                        f"{self.connection.endpoint} did not answer within "
+                        f"{settings.requestTimeoutMs} ms (requestTimeoutMs)."
+                    ),
                 )
-                if flight.trace is not None:
-                    flight.trace.error = timeout
-                self._report(timeout, settings)
             except BackendError as error:
-                if flight.trace is not None:
-                    flight.trace.error = error
-                self._report(error, settings)
+                outcome = self._failed(flight, error)
             except Exception:
                 # A bug must not end completions: this request answers nothing.
                 logger.exception("completion request failed")
-                self._state("error", "Internal error; see the server log")
+                outcome = Broke
             else:
                 if flight.trace is not None:
                     flight.trace.raw = raw
                     flight.trace.usage = getattr(self.client, "last_usage", None)
-                self.breaker.success()
-                self.notifier.resolve()
+                outcome = Answered
                 text = finish(raw, flight.context)
                 self._remember(uri, flight.view, text, flight.origin)
-                self._settle(uri, flight)
-                self._idle(settings)
-        except asyncio.CancelledError:
-            self._settle(uri, flight)
-            self._idle(settings)
-            raise
         finally:
-            # Every outcome settles a probe: one that neither succeeded nor failed (cancelled,
-            # refused, an internal error) lets the next request probe again.
-            if flight.probe:
-                self.breaker.released()
+            # Every end hands over an outcome (a cancellation: superseded), then answers.
             working.cancel()
             self._settle(uri, flight)
+            self._outcome(flight, outcome)
             if not flight.future.done():
                 flight.future.set_result(text)
+
+    @staticmethod
+    def _failed(flight: Flight, error: BackendError) -> Callable[[Permit], Outcome]:
+        if flight.trace is not None:
+            flight.trace.error = error
+        return lambda permit: Failed(permit, error)
 
     def _settle(self, uri: str, flight: Flight) -> None:
         if self._flights.get(uri) is flight:
             del self._flights[uri]
-
-    def _idle(self, settings: Settings) -> None:
-        """Back to ``ready`` unless another request is still working."""
-        if not self._flights:
-            self._state("ready", f"Codestral ready ({settings.model})")
 
     async def _stream(self, flight: Flight, request: FimRequest) -> str:
         """The streamed text, retried after a transient failure that happened before any text
@@ -886,7 +856,9 @@ class CompletionEngine:
                 sent = len(request.prompt) + len(request.suffix or "")
                 fits = fitting_chars(overflow, sent, request.max_tokens or 0)
                 self.fitting[self._fit_key(request.model)] = fits
-                self._tell_overflow(overflow.context, overflow.prompt_tokens)
+                self.health.record(
+                    Shrunk(self.connection.endpoint, overflow.context, overflow.prompt_tokens)
+                )
                 logger.info("prompt of %d characters did not fit; retrying with %d", sent, fits)
                 request = shrink_request(request, fits)
             except (ServerError, NetworkError) as error:
@@ -899,19 +871,6 @@ class CompletionEngine:
 
     def _fit_key(self, model: str) -> str:
         return f"{model}@{self.connection.endpoint}"
-
-    def _tell_overflow(self, context: int | None, prompt_tokens: int | None) -> None:
-        """Say once per endpoint that prompts are shortened to fit its context."""
-        endpoint = self.connection.endpoint
-        size = f"a context of {context} tokens" if context else "a smaller context"
-        refused = f" refused a prompt of {prompt_tokens} tokens:" if prompt_tokens else ""
-        self.notifier.once(
-            f"context-size:{endpoint}",
-            f"codestral-ls: {endpoint}{refused} it runs with {size}, so prompts are "
-            "shortened to fit from now on (start the server with a larger context, e.g. "
-            "llama-server -c 8192, for more).",
-            types.MessageType.Info,
-        )
 
     async def _read(self, flight: Flight, request: FimRequest) -> str:
         """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
@@ -934,46 +893,6 @@ class CompletionEngine:
                 ) is not None:
                     break  # the block is over, or the model started looping
         return flight.streamed
-
-    def _report(self, error: BackendError, settings: Settings) -> None:
-        """Pause and tell the user, once per episode, about an upstream failure."""
-        logger.info("completion failed: %s", error.message)
-        if isinstance(error, AuthenticationError):
-            pause = self.breaker.open(REJECTED_PAUSE)
-            self.notifier.once("auth", f"codestral-ls: {error.message}", types.MessageType.Error)
-            self._state("unauthorized", error.message, retryAfter=pause)
-        elif isinstance(error, BadRequestError) and error.is_unknown_model:
-            pause = self.breaker.open(REJECTED_PAUSE)
-            self.notifier.once(
-                f"model:{settings.model}",
-                f"codestral-ls: the model '{settings.model}' is not available at "
-                f"{self.connection.endpoint} ({error.message}). Pick another with the "
-                "'codestral.selectModel' command or the 'codestral.model' setting.",
-                types.MessageType.Error,
-            )
-            self._state("error", f"Unknown model {settings.model}", retryAfter=pause)
-        elif isinstance(error, RateLimitedError):
-            wait = self.breaker.open(error.retry_after)
-            self.notifier.once(
-                "rate-limit",
-                f"codestral-ls: rate limited by {self.connection.endpoint}; completions pause "
-                f"for {wait:.0f} s.",
-            )
-            self._state("rateLimited", f"Rate limited; retrying in {wait:.0f} s", retryAfter=wait)
-        elif isinstance(error, BadRequestError):
-            # Other 4xx: this request was refused; the next one (other context) may pass.  The
-            # upstream answered, so a breaker that was probing closes.
-            self.breaker.success()
-            self.notifier.once("bad-request", f"codestral-ls: {error.message}")
-            self._state("error", error.message)
-        else:
-            pause = self.breaker.failure()
-            suffix = f" Pausing completions for {pause:.0f} s." if pause else ""
-            self.notifier.once("upstream", f"codestral-ls: {error.message}{suffix}")
-            if pause:
-                self._state("error", error.message + suffix, retryAfter=pause)
-            else:
-                self._state("error", error.message)
 
 
 def still_valid(

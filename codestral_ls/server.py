@@ -24,6 +24,7 @@ from .backends.probe import PROBE_TIMEOUT, EndpointProbe
 from .catalog import CatalogService, source_key
 from .documents import Cursor, Document, DocumentStore
 from .engine import CompletionEngine, Suggestion
+from .health import Health
 from .logs import ClientLogHandler, add_secret, attach_client_log, detach_client_log
 from .notify import Notifier
 from .settings import (
@@ -202,8 +203,17 @@ class CodestralLanguageServer(LanguageServer):
         #: The context size reads, by (kind, endpoint, model): asked once.
         self._context_reads: dict[tuple[str, str, str], asyncio.Future[int | None]] = {}
         self._context_told: dict[tuple[str, str, str], bool] = {}
-        self.engine = CompletionEngine(self.backend, self.notifier)
+        #: Whether completions may go out (pauses), the user messages about them and the state
+        #: ``codestral/status`` reports.
+        self.health = Health(self.notifier)
+        self.engine = CompletionEngine(self.backend, self.health)
         self.engine.configure(self.settings, connection)
+        self.health.configure(
+            self.settings,
+            connection,
+            requires_key=self.backend.requires_key,
+            backend=self.backend.kind,
+        )
         #: The models the endpoint offers (codestral.listModels, prompt budgets).
         self.catalog: CatalogService = CatalogService(
             lambda: self.backend.list_models(),
@@ -218,12 +228,12 @@ class CodestralLanguageServer(LanguageServer):
         #: Whether the client asked for ``codestral/status`` (set in ``initialize``).
         self.wants_status = False
         self._status_logged: str | None = None
-        #: Called after every state change the engine reports (features add theirs here;
-        #: the engine's ``on_state`` itself belongs to the server).
+        #: Called after every state change of the health object (features add theirs here;
+        #: the server forwards each change to the status reporter first).
         self.state_listeners: list[Callable[[], None]] = []
         #: Told about every suggestion returned to the client (the statistics feature).
         self.suggestion_listeners: list[Callable[[Document, Suggestion], None]] = []
-        self.engine.on_state = self._engine_state
+        self.health.listeners.append(self._health_state)
         self._initialization_options: Any = None
         self._workspace_settings: Any = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -388,6 +398,9 @@ class CodestralLanguageServer(LanguageServer):
         )
         self.settings = settings
         self.engine.configure(settings, connection)
+        self.health.configure(
+            settings, connection, requires_key=self.backend.requires_key, backend=self.backend.kind
+        )
         for hook in self.settings_hooks:
             hook(settings)
         summary = (
@@ -524,7 +537,7 @@ class CodestralLanguageServer(LanguageServer):
 
     # --- messages ------------------------------------------------------------------------
 
-    def _engine_state(self, state: str, message: str, extra: dict[str, Any]) -> None:
+    def _health_state(self, state: str, message: str, extra: dict[str, Any]) -> None:
         self.status.update(state, message, extra)
         for listener in list(self.state_listeners):
             listener()

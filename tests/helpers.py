@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
 from lsprotocol import types
 
 
@@ -26,3 +30,21 @@ def column_of(line: str, units: int, encoding: str) -> int:
         if position_at(line, index, encoding).character >= units:
             return index
     return len(line)
+
+
+@dataclass
+class Streamed:
+    """What a backend's FIM stream gave, read to the end."""
+
+    text: str
+    usage: dict[str, Any] | None
+
+
+async def stream_fim(backend: Any, request: Any) -> Streamed:
+    """Read ``backend.fim_stream(request)`` to the end, as the engine would without an early
+    stop (the backends have no other FIM path)."""
+    pieces: list[str] = []
+    async with aclosing(backend.fim_stream(request)) as stream:
+        async for piece in stream:
+            pieces.append(piece)
+    return Streamed("".join(pieces), getattr(backend, "last_usage", None))

@@ -34,6 +34,7 @@ from codestral_ls.backends.openai_compat import completions_body, infill_body
 from codestral_ls.mistral import FimRequest
 from tests.fake_backends import GENERATE_PATH, INFILL_PATH, FakeOllama, FakeOpenAI
 from tests.fake_mistral import FakeMistral
+from tests.helpers import stream_fim
 
 KEY = "sk-local-SECRET-0123456789"
 OLLAMA_MODEL = "codestral:22b"
@@ -112,10 +113,8 @@ async def _collect(backend: Backend, req: FimRequest) -> list[str]:
 async def test_ollama_fim_plain_sends_the_native_body(
     ollama: OllamaBackend, ollama_fake: FakeOllama
 ) -> None:
-    completion = await ollama.fim(_full(OLLAMA_MODEL))
+    completion = await stream_fim(ollama, _full(OLLAMA_MODEL))
     assert completion.text == TEXT
-    assert completion.finish_reason == "stop"
-    assert completion.model == OLLAMA_MODEL
     assert completion.usage is not None and completion.usage["completion_tokens"] > 1
     [recorded] = ollama_fake.fim_requests()
     assert recorded.errors == []
@@ -123,7 +122,7 @@ async def test_ollama_fim_plain_sends_the_native_body(
         "model": OLLAMA_MODEL,
         "prompt": "def add(a, b):\n    ",
         "suffix": "\n\nprint(add(1, 2))\n",
-        "stream": False,
+        "stream": True,
         "options": {
             "temperature": 0.2,
             "top_p": 0.9,
@@ -144,7 +143,7 @@ async def test_ollama_fim_stream(ollama: OllamaBackend, ollama_fake: FakeOllama)
     assert recorded.errors == []
     assert recorded.stream and recorded.body is not None and recorded.body["stream"] is True
     # The NDJSON body was read to its end: the next request reuses the connection.
-    assert (await ollama.fim(FimRequest(OLLAMA_MODEL, "x", suffix="y"))).text == TEXT
+    assert (await stream_fim(ollama, FimRequest(OLLAMA_MODEL, "x", suffix="y"))).text == TEXT
     assert await _collect(ollama, FimRequest(OLLAMA_MODEL, "x", suffix="y")) != []
     assert ollama_fake.connections_opened == 1
     assert ollama_fake.streams_aborted == 0
@@ -179,9 +178,8 @@ async def test_ollama_options_reach_the_server(
 ) -> None:
     ollama_fake.fim_text = "alpha beta gamma delta"
     backend = OllamaBackend(ollama_fake.url, None, http=http, keep_alive="30m", num_ctx=4096)
-    completion = await backend.fim(FimRequest(OLLAMA_MODEL, "x", suffix="", max_tokens=2))
-    assert completion.text == "alph" + "a"
-    assert completion.finish_reason == "length"
+    completion = await stream_fim(backend, FimRequest(OLLAMA_MODEL, "x", suffix="", max_tokens=2))
+    assert completion.text == "alph" + "a"  # cut at max_tokens
     [recorded] = ollama_fake.fim_requests()
     assert recorded.errors == []
     assert recorded.body is not None
@@ -252,7 +250,7 @@ async def test_ollama_unknown_model(ollama: OllamaBackend, ollama_fake: FakeOlla
                 async for _ in ollama.fim_stream(FimRequest("nope:7b", "x")):
                     pytest.fail("no piece before the error")
             else:
-                await ollama.fim(FimRequest("nope:7b", "x"))
+                await stream_fim(ollama, FimRequest("nope:7b", "x"))
         error = info.value
         assert error.status == 404
         assert error.is_unknown_model
@@ -260,12 +258,12 @@ async def test_ollama_unknown_model(ollama: OllamaBackend, ollama_fake: FakeOlla
         assert "ollama pull nope:7b" in error.message
         assert f"127.0.0.1:{ollama_fake.port}" in error.message
     # A name without a tag means ":latest", as in Ollama.
-    assert (await ollama.fim(FimRequest("qwen2.5-coder", "x"))).text == TEXT
+    assert (await stream_fim(ollama, FimRequest("qwen2.5-coder", "x"))).text == TEXT
 
 
 async def test_ollama_model_without_fim_template(ollama: OllamaBackend) -> None:
     with pytest.raises(BadRequestError) as info:
-        await ollama.fim(FimRequest("llama3.2:latest", "x", suffix="y"))
+        await stream_fim(ollama, FimRequest("llama3.2:latest", "x", suffix="y"))
     assert info.value.status == 400
     assert "does not support insert" in info.value.message
     assert "cannot fill in the middle" in info.value.message
@@ -280,10 +278,10 @@ async def test_ollama_server_error(
         if streaming:
             await _collect(ollama, FimRequest(OLLAMA_MODEL, "x"))
         else:
-            await ollama.fim(FimRequest(OLLAMA_MODEL, "x"))
+            await stream_fim(ollama, FimRequest(OLLAMA_MODEL, "x"))
     assert info.value.status == 500
     assert "llama runner process has terminated" in info.value.message
-    assert (await ollama.fim(FimRequest(OLLAMA_MODEL, "x"))).text == TEXT
+    assert (await stream_fim(ollama, FimRequest(OLLAMA_MODEL, "x"))).text == TEXT
     assert ollama_fake.connections_opened == 1
 
 
@@ -304,7 +302,7 @@ async def test_ollama_connection_refused(http: httpx.AsyncClient) -> None:
     backend = OllamaBackend(f"127.0.0.1:{port}", KEY, http=http)
     assert backend.endpoint == f"http://127.0.0.1:{port}"
     with pytest.raises(NetworkError) as info:
-        await backend.fim(FimRequest(OLLAMA_MODEL, "x"))
+        await stream_fim(backend, FimRequest(OLLAMA_MODEL, "x"))
     with pytest.raises(NetworkError):
         await _collect(backend, FimRequest(OLLAMA_MODEL, "x"))
     with pytest.raises(NetworkError):
@@ -317,18 +315,18 @@ async def test_ollama_behind_a_proxy_wanting_a_key(http: httpx.AsyncClient) -> N
     with FakeOllama(required_key=KEY) as fake:
         anonymous = OllamaBackend(fake.url, None, http=http)
         with pytest.raises(AuthenticationError) as info:
-            await anonymous.fim(FimRequest(OLLAMA_MODEL, "x"))
+            await stream_fim(anonymous, FimRequest(OLLAMA_MODEL, "x"))
         assert "requires an API key" in info.value.message
         assert "mistral.ai" not in info.value.message
 
         wrong = OllamaBackend(fake.url, "wrong-key-123", http=http)
         with pytest.raises(AuthenticationError) as info:
-            await wrong.fim(FimRequest(OLLAMA_MODEL, "x"))
+            await stream_fim(wrong, FimRequest(OLLAMA_MODEL, "x"))
         assert "rejected the API key" in info.value.message
         assert "wrong-key-123" not in info.value.message
 
         keyed = OllamaBackend(fake.url, KEY, http=http)
-        assert (await keyed.fim(FimRequest(OLLAMA_MODEL, "x"))).text == "pass"
+        assert (await stream_fim(keyed, FimRequest(OLLAMA_MODEL, "x"))).text == "pass"
         assert fake.fim_requests()[-1].headers["authorization"] == f"Bearer {KEY}"
 
 
@@ -348,15 +346,15 @@ async def test_ollama_cancellation_propagates_and_disconnects(
 ) -> None:
     gate = ollama_fake.gate()
     try:
-        task = asyncio.create_task(ollama.fim(FimRequest(OLLAMA_MODEL, "x")))
+        task = asyncio.create_task(stream_fim(ollama, FimRequest(OLLAMA_MODEL, "x")))
         assert await ollama_fake.await_requests(1, path=GENERATE_PATH)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await ollama_fake.await_until(lambda: ollama_fake.responses_aborted == 1)
+        assert await ollama_fake.await_until(lambda: ollama_fake.streams_aborted == 1)
     finally:
         gate.set()
-    assert (await ollama.fim(FimRequest(OLLAMA_MODEL, "x"))).text == TEXT
+    assert (await stream_fim(ollama, FimRequest(OLLAMA_MODEL, "x"))).text == TEXT
 
 
 async def test_ollama_timeout(ollama: OllamaBackend, ollama_fake: FakeOllama) -> None:
@@ -364,7 +362,7 @@ async def test_ollama_timeout(ollama: OllamaBackend, ollama_fake: FakeOllama) ->
     ollama.configure(timeout=0.2)
     try:
         with pytest.raises(UpstreamTimeout) as info:
-            await ollama.fim(FimRequest(OLLAMA_MODEL, "x"))
+            await stream_fim(ollama, FimRequest(OLLAMA_MODEL, "x"))
         assert f"127.0.0.1:{ollama_fake.port}" in info.value.message
     finally:
         gate.set()
@@ -377,7 +375,7 @@ async def test_ollama_endpoint_forms_and_own_client(ollama_fake: FakeOllama) -> 
     with pytest.raises(ValueError):
         OllamaBackend(" ")
     async with OllamaBackend(ollama_fake.url + "/api") as backend:
-        await backend.fim(FimRequest(OLLAMA_MODEL, "x"))
+        await stream_fim(backend, FimRequest(OLLAMA_MODEL, "x"))
         assert ollama_fake.requests[0].path == "/api/generate"
         assert ollama_fake.connections_opened == 1
     assert backend.http.is_closed  # it made its own client, so it closed it
@@ -406,11 +404,8 @@ async def test_ollama_tags_from_something_else(
 async def test_openai_fim_plain_sends_the_completions_body(
     openai: OpenAICompatBackend, openai_fake: FakeOpenAI
 ) -> None:
-    completion = await openai.fim(_full(OPENAI_MODEL))
+    completion = await stream_fim(openai, _full(OPENAI_MODEL))
     assert completion.text == TEXT
-    assert completion.finish_reason == "stop"
-    assert completion.model == OPENAI_MODEL
-    assert completion.usage is not None
     [recorded] = openai_fake.fim_requests()
     assert recorded.errors == []
     assert recorded.body == {
@@ -422,7 +417,7 @@ async def test_openai_fim_plain_sends_the_completions_body(
         "top_p": 0.9,
         "stop": ["\n\n"],
         "seed": 7,
-        "stream": False,
+        "stream": True,
     }
     assert "authorization" not in recorded.headers
     assert openai.fim_route == "completions"
@@ -435,7 +430,7 @@ async def test_openai_fim_stream(openai: OpenAICompatBackend, openai_fake: FakeO
     [recorded] = openai_fake.fim_requests()
     assert recorded.errors == []
     assert recorded.body is not None and recorded.body["stream"] is True
-    assert (await openai.fim(FimRequest(OPENAI_MODEL, "x"))).text == TEXT
+    assert (await stream_fim(openai, FimRequest(OPENAI_MODEL, "x"))).text == TEXT
     assert openai_fake.connections_opened == 1
     assert openai_fake.streams_aborted == 0
 
@@ -461,13 +456,13 @@ async def test_openai_max_tokens_and_key(openai_fake: FakeOpenAI, http: httpx.As
     openai_fake.required_key = KEY
     backend = OpenAICompatBackend(openai_fake.url + "/v1/", f" {KEY}\n", http=http)
     assert backend.endpoint == openai_fake.url
-    completion = await backend.fim(FimRequest(OPENAI_MODEL, "x", max_tokens=2))
-    assert (completion.text, completion.finish_reason) == ("alpha", "length")
+    completion = await stream_fim(backend, FimRequest(OPENAI_MODEL, "x", max_tokens=2))
+    assert completion.text == "alpha"  # cut at max_tokens
     assert openai_fake.fim_requests()[0].headers["authorization"] == f"Bearer {KEY}"
 
     backend.configure(api_key="")
     with pytest.raises(AuthenticationError) as info:
-        await backend.fim(FimRequest(OPENAI_MODEL, "x"))
+        await stream_fim(backend, FimRequest(OPENAI_MODEL, "x"))
     assert "requires an API key" in info.value.message
     assert "authorization" not in openai_fake.fim_requests()[-1].headers
 
@@ -504,7 +499,7 @@ async def test_openai_unknown_model(
         if streaming:
             await _collect(openai, FimRequest("gpt-nope", "x", suffix="y"))
         else:
-            await openai.fim(FimRequest("gpt-nope", "x", suffix="y"))
+            await stream_fim(openai, FimRequest("gpt-nope", "x", suffix="y"))
     assert info.value.status == 404
     assert info.value.is_unknown_model
     assert "The model `gpt-nope` does not exist." in info.value.message
@@ -521,10 +516,10 @@ async def test_openai_server_error_and_recovery(
         if streaming:
             await _collect(openai, FimRequest(OPENAI_MODEL, "x"))
         else:
-            await openai.fim(FimRequest(OPENAI_MODEL, "x"))
+            await stream_fim(openai, FimRequest(OPENAI_MODEL, "x"))
     assert info.value.status == 503
     assert "503 Service Unavailable" in info.value.message
-    assert (await openai.fim(FimRequest(OPENAI_MODEL, "x"))).text == TEXT
+    assert (await stream_fim(openai, FimRequest(OPENAI_MODEL, "x"))).text == TEXT
 
 
 async def test_openai_connection_refused(http: httpx.AsyncClient) -> None:
@@ -532,7 +527,7 @@ async def test_openai_connection_refused(http: httpx.AsyncClient) -> None:
     backend = OpenAICompatBackend(f"localhost:{port}/v1", KEY, http=http)
     assert backend.endpoint == f"http://localhost:{port}"
     with pytest.raises(NetworkError) as info:
-        await backend.fim(FimRequest(OPENAI_MODEL, "x", suffix="y"))
+        await stream_fim(backend, FimRequest(OPENAI_MODEL, "x", suffix="y"))
     with pytest.raises(NetworkError):
         await _collect(backend, FimRequest(OPENAI_MODEL, "x", suffix="y"))
     assert f"localhost:{port}" in info.value.message
@@ -572,17 +567,13 @@ async def test_openai_error_event_mid_stream() -> None:
 # --------------------------------------------------------------------------- llama.cpp / vLLM
 
 
-@pytest.mark.parametrize("streaming", [False, True])
-async def test_llamacpp_falls_back_to_infill(http: httpx.AsyncClient, streaming: bool) -> None:
+async def test_llamacpp_falls_back_to_infill(http: httpx.AsyncClient) -> None:
     with FakeOpenAI(flavor="proxy", check_models=False) as fake:
         fake.fim_text = TEXT
         backend = OpenAICompatBackend(fake.url, None, http=http)
         request = _full(OPENAI_MODEL)
         for _ in range(2):
-            if streaming:
-                assert "".join(await _collect(backend, request)) == TEXT
-            else:
-                assert (await backend.fim(request)).text == TEXT
+            assert "".join(await _collect(backend, request)) == TEXT
         assert backend.fim_route == "infill"
         paths = [r.path for r in fake.fim_requests()]
         # One refused /v1/completions, then /infill only.
@@ -598,16 +589,16 @@ async def test_llamacpp_falls_back_to_infill(http: httpx.AsyncClient, streaming:
             "top_p": 0.9,
             "stop": ["\n\n"],
             "seed": 7,
-            "stream": streaming,
+            "stream": True,
         }
         assert fake.connections_opened == 1
         # /infill gone (another server on the port): the route is probed again next time.
         fake.flavor = "vllm"
         with pytest.raises(BadRequestError):
-            await backend.fim(request)
+            await stream_fim(backend, request)
         assert backend.fim_route is None
         fake.flavor = "proxy"
-        assert (await backend.fim(request)).text == TEXT
+        assert (await stream_fim(backend, request)).text == TEXT
         assert backend.fim_route == "infill"
         # A new endpoint is probed afresh.
         backend.configure(endpoint="http://127.0.0.1:1")
@@ -618,8 +609,10 @@ async def test_llamacpp_infill_details(http: httpx.AsyncClient) -> None:
     with FakeOpenAI(flavor="proxy", check_models=False) as fake:
         fake.fim_text = "alpha beta gamma delta epsilon"
         backend = OpenAICompatBackend(fake.url, None, http=http)
-        completion = await backend.fim(FimRequest(OPENAI_MODEL, "x", suffix="y", max_tokens=2))
-        assert (completion.text, completion.finish_reason) == ("alpha", "length")
+        completion = await stream_fim(
+            backend, FimRequest(OPENAI_MODEL, "x", suffix="y", max_tokens=2)
+        )
+        assert completion.text == "alpha"  # cut at n_predict
         assert completion.usage == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
         # Early close of an /infill stream reaches the server too.
         fake.token_delay = 30.0
@@ -639,7 +632,7 @@ async def test_vllm_without_suffix_support_says_so(
             if streaming:
                 await _collect(backend, FimRequest(OPENAI_MODEL, "x", suffix="y"))
             else:
-                await backend.fim(FimRequest(OPENAI_MODEL, "x", suffix="y"))
+                await stream_fim(backend, FimRequest(OPENAI_MODEL, "x", suffix="y"))
         error = info.value
         assert error.status == 400
         assert not error.is_unknown_model
@@ -650,12 +643,12 @@ async def test_vllm_without_suffix_support_says_so(
         assert backend.fim_route == "none"
         # Known now: the next refusal is explained without probing /infill again.
         with pytest.raises(BadRequestError) as again:
-            await backend.fim(FimRequest(OPENAI_MODEL, "x", suffix="y"))
+            await stream_fim(backend, FimRequest(OPENAI_MODEL, "x", suffix="y"))
         assert "cannot fill in the middle" in again.value.message
         assert [r.path for r in fake.fim_requests()][2:] == ["/v1/completions"]
         # Without a suffix the server is usable for plain completion.
         fake.fim_text = TEXT
-        assert (await backend.fim(FimRequest(OPENAI_MODEL, "x"))).text == TEXT
+        assert (await stream_fim(backend, FimRequest(OPENAI_MODEL, "x"))).text == TEXT
 
 
 # =========================================================================== shared client, factory
@@ -670,7 +663,7 @@ async def test_shared_client_is_one_pool_and_outlives_backends(
     )
     assert isinstance(first, OllamaBackend) and isinstance(second, OllamaBackend)
     assert first.http is http and second.http is http
-    assert (await first.fim(FimRequest(OLLAMA_MODEL, "x"))).text == TEXT
+    assert (await stream_fim(first, FimRequest(OLLAMA_MODEL, "x"))).text == TEXT
     await first.aclose()
     assert not http.is_closed
     assert "".join(await _collect(second, FimRequest(OLLAMA_MODEL, "x"))) == TEXT
@@ -684,7 +677,7 @@ async def test_mistral_client_accepts_a_shared_client(http: httpx.AsyncClient) -
     with FakeMistral() as fake:
         mistral = MistralClient(fake.url, KEY, http=http)
         assert mistral.http is http
-        assert (await mistral.fim(FimRequest("codestral-latest", "x"))).text == "pass"
+        assert (await stream_fim(mistral, FimRequest("codestral-latest", "x"))).text == "pass"
         await mistral.aclose()
         assert not http.is_closed
         assert fake.fim_requests()[0].errors == []

@@ -7,6 +7,7 @@ import pytest
 from lsprotocol import types
 
 from codestral_ls.engine import CompletionEngine
+from codestral_ls.health import Health
 from codestral_ls.notify import Notifier
 from codestral_ls.server import CodestralLanguageServer
 from codestral_ls.settings import Connection, Settings, burst_debounce_by_default
@@ -16,7 +17,7 @@ from tests.test_engine import StubBackend
 def burst_engine(now: list[float]) -> CompletionEngine:
     engine = CompletionEngine(
         StubBackend(["1"]),  # type: ignore[arg-type]
-        Notifier(lambda kind, message: None),
+        Health(Notifier(lambda kind, message: None)),
         clock=lambda: now[0],
     )
     engine.configure(Settings(), Connection("http://h", "k", "apiKey"))

@@ -23,6 +23,7 @@ from codestral_ls.backends.http import Completion
 from codestral_ls.breaker import Breaker
 from codestral_ls.documents import Cursor, Document
 from codestral_ls.engine import CompletionEngine, View, text_key
+from codestral_ls.health import Health
 from codestral_ls.mistral import FimRequest
 from codestral_ls.notify import Notifier
 from codestral_ls.settings import Connection, Settings
@@ -64,12 +65,21 @@ class StubBackend:
 
 def engine_for(backend: StubBackend, **settings: object) -> tuple[CompletionEngine, list[str]]:
     shown: list[str] = []
-    engine = CompletionEngine(backend, Notifier(lambda kind, message: shown.append(message)))  # type: ignore[arg-type]
-    engine.configure(
+    health = Health(Notifier(lambda kind, message: shown.append(message)))
+    engine = CompletionEngine(backend, health)  # type: ignore[arg-type]
+    configure(
+        engine,
         Settings(debounceMs=0, **settings),  # type: ignore[arg-type]
         Connection("http://127.0.0.1:9", "key", "CODESTRAL_API_KEY"),
     )
     return engine, shown
+
+
+def configure(engine: CompletionEngine, settings: Settings, connection: Connection) -> None:
+    """What the server does on a settings change: the engine, then its health object."""
+    engine.configure(settings, connection)
+    assert isinstance(engine.health, Health)
+    engine.health.configure(settings, connection, requires_key=engine.client.requires_key)
 
 
 def at_end(text: str) -> tuple[Document, Cursor]:
@@ -207,22 +217,22 @@ async def test_rate_limit_pauses_with_a_clock() -> None:
     backend = StubBackend(["x"])
     backend.error = RateLimitedError("slow down", retry_after=None)
     shown: list[str] = []
-    engine = CompletionEngine(
-        backend,  # type: ignore[arg-type]
+    health = Health(
         Notifier(lambda kind, message: shown.append(message)),
         clock=lambda: now[0],
         breaker=Breaker(base=2.0, jitter=0.0, clock=lambda: now[0]),
     )
-    engine.configure(Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
+    engine = CompletionEngine(backend, health, clock=lambda: now[0])  # type: ignore[arg-type]
+    configure(engine, Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
     document, cursor = at_end("x = ")
     assert await engine.complete(document, cursor) is None
-    assert engine.paused_for == pytest.approx(2.0)
+    assert health.paused_for == pytest.approx(2.0)
     assert await engine.complete(document, cursor) is None
     assert len(backend.requests) == 1
     now[0] += 2.5
     assert await engine.complete(document, cursor) is None
     assert len(backend.requests) == 2
-    assert engine.paused_for == pytest.approx(4.0)  # the backoff doubles
+    assert health.paused_for == pytest.approx(4.0)  # the backoff doubles
     assert len(shown) == 1
 
 
@@ -250,11 +260,7 @@ def test_long_texts_are_keyed_by_length_and_hash() -> None:
 async def test_adaptive_debounce_learns_the_rhythm() -> None:
     now = [0.0]
     backend = StubBackend(["1"])
-    engine = CompletionEngine(
-        backend,
-        Notifier(lambda kind, message: None),
-        clock=lambda: now[0],  # type: ignore[arg-type]
-    )
+    engine = CompletionEngine(backend, clock=lambda: now[0])  # type: ignore[arg-type]
     engine.configure(
         Settings(debounceMs=150, adaptiveDebounce=True), Connection("http://h", "k", "apiKey")
     )
@@ -276,23 +282,24 @@ async def test_breaker_opens_probes_and_resumes() -> None:
     backend = StubBackend(["1"])
     backend.error = ServerError("upstream broke", status=500)
     shown: list[str] = []
-    engine = CompletionEngine(
-        backend,  # type: ignore[arg-type]
+    health = Health(
         Notifier(lambda kind, message: shown.append(message)),
         clock=lambda: now[0],
         breaker=Breaker(threshold=3, base=2.0, jitter=0.0, clock=lambda: now[0]),
     )
-    engine.configure(Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
+    engine = CompletionEngine(backend, health, clock=lambda: now[0])  # type: ignore[arg-type]
+    configure(engine, Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
     document = Document("file:///t.py", "a = \nb = \nc = \nd = \ne = \n", version=1)
     for line in range(3):
         assert await engine.complete(document, Cursor(line, 4)) is None
-    assert len(backend.requests) == 3 and engine.breaker.state == "open"
+    assert len(backend.requests) == 3 and health.breaker is not None
+    assert health.breaker.state == "open"
     assert await engine.complete(document, Cursor(3, 4)) is None
     assert len(backend.requests) == 3  # open: no call
     now[0] += 2.0
     backend.error = None
     assert await engine.complete(document, Cursor(3, 4)) is not None  # the probe
-    assert engine.breaker.state == "closed"
+    assert health.breaker.state == "closed"
     assert await engine.complete(document, Cursor(4, 4)) is not None
     assert len(backend.requests) == 5
     assert shown == ["codestral-ls: upstream broke"]  # one episode, one message
@@ -364,24 +371,29 @@ def test_no_sequence_of_upstream_answers_stops_completions_for_longer_than_annou
     async def fake_sleep(seconds: float) -> None:
         now[0] += seconds
 
+    # The health object decides the pauses and announces them; the engine asks it before
+    # each request and hands it every outcome.
+    health = Health(Notifier(lambda kind, message: None), clock=lambda: now[0])
     engine = CompletionEngine(
         backend,  # type: ignore[arg-type]
-        Notifier(lambda kind, message: None),
+        health,
         clock=lambda: now[0],
         sleep=fake_sleep,
     )
     announced: list[float] = []
-    engine.on_state = lambda state, message, extra: announced.extend(
-        [float(extra["retryAfter"])] if "retryAfter" in extra else []
+    health.listeners.append(
+        lambda state, message, extra: announced.extend(
+            [float(extra["retryAfter"])] if "retryAfter" in extra else []
+        )
     )
     connection = Connection("http://h", "k", "apiKey")
-    engine.configure(Settings(debounceMs=0), connection)
+    configure(engine, Settings(debounceMs=0), connection)
 
     async def scenario() -> None:
         for index, (_, gap) in enumerate(steps):
             now[0] += gap
             if index == change_settings_at:
-                engine.configure(Settings(debounceMs=index + 1), connection)
+                configure(engine, Settings(debounceMs=index + 1), connection)
             document = Document(f"file:///s{index}.py", f"v{index} = ", version=1)
             await engine.complete(document, Cursor(0, len(f"v{index} = ")))
         backend.script.clear()  # the upstream is healthy from now on
@@ -487,3 +499,30 @@ async def test_an_answer_is_returned_only_where_it_still_belongs(
     else:
         assert suggestion is not None
         assert (suggestion.text, suggestion.typed) == expected
+
+
+async def test_a_request_cancelled_before_it_started_still_returns_its_permit() -> None:
+    """The probe after a pause is cancelled before its task ever ran (shutdown, a newer
+    keystroke in the same tick): the health object still gets its outcome, so the next request
+    may probe and the state goes back to ready."""
+    now = [0.0]
+    backend = StubBackend(["ok"])
+    backend.error = RateLimitedError("slow down", retry_after=5.0)
+    states: list[str] = []
+    health = Health(Notifier(lambda kind, message: None), clock=lambda: now[0])
+    health.listeners.append(lambda state, message, extra: states.append(state))
+    engine = CompletionEngine(backend, health, clock=lambda: now[0])  # type: ignore[arg-type]
+    configure(engine, Settings(debounceMs=0), Connection("http://h", "k", "apiKey"))
+    document, cursor = at_end("x = ")
+    assert await engine.complete(document, cursor) is None
+    assert states[-1] == "rateLimited"
+    now[0] += 5.0
+    backend.error = None
+    first = asyncio.ensure_future(engine.complete(document, cursor))
+    await asyncio.sleep(0)  # the request took the probe and started its task...
+    engine.close()  # ...which is cancelled before it ran
+    assert await first is None
+    assert len(backend.requests) == 1  # the probe never reached the backend
+    suggestion = await engine.complete(document, cursor)
+    assert suggestion is not None and suggestion.text == "ok"  # the next request probed
+    assert states[-1] == "ready"

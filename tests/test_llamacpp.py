@@ -35,6 +35,7 @@ from codestral_ls.overflow import (
 from codestral_ls.snippets import ContextFile
 from tests.fake_backends import LLAMACPP_MODEL_PATH, FakeOllama, FakeOpenAI
 from tests.fake_mistral import FakeMistral
+from tests.helpers import stream_fim
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +117,7 @@ async def test_llamacpp_backend_fills_through_infill(
         if streaming:
             text = "".join([piece async for piece in backend.fim_stream(request)])
         else:
-            text = (await backend.fim(request)).text
+            text = (await stream_fim(backend, request)).text
         assert text == "return 1"
         [sent] = fake.fim_requests()
         assert sent.path == "/infill" and sent.errors == []
@@ -130,7 +131,7 @@ async def test_llamacpp_model_without_fim_tokens_is_explained(http: httpx.AsyncC
         fake.infill_supported = False
         backend = LlamaCppBackend(fake.url, None, http=http)
         with pytest.raises(BadRequestError) as info:
-            await backend.fim(FimRequest("m", "x", suffix="y"))
+            await stream_fim(backend, FimRequest("m", "x", suffix="y"))
         assert "no FIM tokens" in info.value.message
         assert not info.value.is_unknown_model
 
@@ -154,7 +155,7 @@ async def test_openai_backend_on_llama_server_switches_to_infill(http: httpx.Asy
         backend = OpenAICompatBackend(fake.url, None, http=http)
         await backend.list_models()
         assert backend.fim_route == "infill"
-        await backend.fim(FimRequest("m", "x", suffix="y"))
+        await stream_fim(backend, FimRequest("m", "x", suffix="y"))
         assert [r.path for r in fake.fim_requests()] == ["/infill"]
 
 

@@ -26,6 +26,7 @@ from codestral_ls.backends.errors import (
 from codestral_ls.backends.mistral import MistralClient
 from codestral_ls.mistral import ChatMessage, ChatRequest, EmbeddingRequest, FimRequest
 from tests.fake_mistral import FakeMistral, validate_request
+from tests.helpers import stream_fim
 
 KEY = "sk-test-SECRET-0123456789"
 MODEL = "codestral-latest"
@@ -71,14 +72,14 @@ def _closed_port() -> int:
 
 async def test_fim_plain(client: MistralClient, fake: FakeMistral) -> None:
     fake.fim_text = "b):\n    return a + b\n"
-    completion = await client.fim(FimRequest(MODEL, "def add(a, ", suffix="\n\nprint(add(1, 2))"))
+    completion = await stream_fim(
+        client, FimRequest(MODEL, "def add(a, ", suffix="\n\nprint(add(1, 2))")
+    )
     assert completion.text == "b):\n    return a + b\n"
-    assert completion.finish_reason == "stop"
-    assert completion.model == "codestral-2508"
     assert completion.usage is not None and completion.usage["completion_tokens"] > 0
     [recorded] = fake.fim_requests()
     assert recorded.errors == []
-    assert recorded.stream is False
+    assert recorded.stream is True
 
 
 async def test_fim_stream(client: MistralClient, fake: FakeMistral) -> None:
@@ -95,11 +96,10 @@ async def test_fim_stream(client: MistralClient, fake: FakeMistral) -> None:
 
 async def test_fake_honours_stop_and_max_tokens(client: MistralClient, fake: FakeMistral) -> None:
     fake.fim_text = "one two\n\nthree four"
-    stopped = await client.fim(FimRequest(MODEL, "x", stop=("\n\n",)))
+    stopped = await stream_fim(client, FimRequest(MODEL, "x", stop=("\n\n",)))
     assert stopped.text == "one two"
-    capped = await client.fim(FimRequest(MODEL, "x", max_tokens=2))
-    assert capped.text == "one "
-    assert capped.finish_reason == "length"
+    capped = await stream_fim(client, FimRequest(MODEL, "x", max_tokens=2))
+    assert capped.text == "one "  # cut at max_tokens
     streamed = [p async for p in client.fim_stream(FimRequest(MODEL, "x", stop=("two",)))]
     assert "".join(streamed) == "one "
 
@@ -107,7 +107,7 @@ async def test_fake_honours_stop_and_max_tokens(client: MistralClient, fake: Fak
 async def test_fim_body_contains_exactly_the_given_fields(
     client: MistralClient, fake: FakeMistral
 ) -> None:
-    await client.fim(FimRequest(MODEL, "def f("))
+    await stream_fim(client, FimRequest(MODEL, "def f("))
     full = FimRequest(
         MODEL,
         "def f(",
@@ -119,9 +119,9 @@ async def test_fim_body_contains_exactly_the_given_fields(
         stop=("\n\n", "```"),
         random_seed=42,
     )
-    await client.fim(full)
+    await stream_fim(client, full)
     minimal_rec, full_rec = fake.fim_requests()
-    assert minimal_rec.body == {"model": MODEL, "prompt": "def f(", "stream": False}
+    assert minimal_rec.body == {"model": MODEL, "prompt": "def f(", "stream": True}
     assert full_rec.body == {
         "model": MODEL,
         "prompt": "def f(",
@@ -132,14 +132,14 @@ async def test_fim_body_contains_exactly_the_given_fields(
         "top_p": 0.95,
         "stop": ["\n\n", "```"],
         "random_seed": 42,
-        "stream": False,
+        "stream": True,
     }
     assert minimal_rec.errors == [] and full_rec.errors == []
     assert validate_request("fim", full.to_body()) == []
 
 
 async def test_headers(client: MistralClient, fake: FakeMistral) -> None:
-    await client.fim(FimRequest(MODEL, "x"))
+    await stream_fim(client, FimRequest(MODEL, "x"))
     [recorded] = fake.fim_requests()
     assert recorded.headers["authorization"] == f"Bearer {KEY}"
     assert recorded.headers["user-agent"] == f"codestral-ls/{__version__}"
@@ -160,12 +160,12 @@ async def test_no_key_omits_authorization_header(fake: FakeMistral) -> None:
     async with MistralClient(fake.url, None) as mistral:
         assert not mistral.has_key
         with pytest.raises(AuthenticationError) as info:
-            await mistral.fim(FimRequest(MODEL, "x"))
+            await stream_fim(mistral, FimRequest(MODEL, "x"))
     assert "No API key" in info.value.message
     assert "authorization" not in fake.fim_requests()[0].headers
 
 
-async def test_chat_and_chat_stream(client: MistralClient, fake: FakeMistral) -> None:
+async def test_chat_stream(client: MistralClient, fake: FakeMistral) -> None:
     fake.chat_text = "Use a list comprehension."
     request = ChatRequest(
         MODEL,
@@ -178,12 +178,10 @@ async def test_chat_and_chat_stream(client: MistralClient, fake: FakeMistral) ->
         max_tokens=50,
         temperature=0.1,
     )
-    completion = await client.chat(request)
-    assert completion.text == "Use a list comprehension."
     pieces = [p async for p in client.chat_stream(request)]
     assert "".join(pieces) == "Use a list comprehension."
     chats = [r for r in fake.requests if r.path == "/v1/chat/completions"]
-    assert len(chats) == 2
+    assert len(chats) == 1
     assert all(r.errors == [] for r in chats)
     assert chats[0].body is not None and chats[0].body["messages"][0] == {
         "role": "system",
@@ -220,7 +218,7 @@ async def test_configure_keeps_the_same_async_client(
         assert client.endpoint == second.url
         assert client.timeout == 3.0
         assert client.has_key
-        await client.fim(FimRequest(MODEL, "x"))
+        await stream_fim(client, FimRequest(MODEL, "x"))
         [recorded] = second.fim_requests()
         assert recorded.headers["authorization"] == "Bearer other-key"
         assert fake.fim_requests() == []
@@ -229,7 +227,7 @@ async def test_configure_keeps_the_same_async_client(
         client.configure(api_key="")
         assert not client.has_key
         with pytest.raises(AuthenticationError):
-            await client.fim(FimRequest(MODEL, "x"))
+            await stream_fim(client, FimRequest(MODEL, "x"))
         assert "authorization" not in second.fim_requests()[-1].headers
         assert client._http is http
 
@@ -296,11 +294,11 @@ async def test_sequential_calls_reuse_one_connection(
     client: MistralClient, fake: FakeMistral
 ) -> None:
     for _ in range(5):
-        await client.fim(FimRequest(MODEL, "x"))
+        await stream_fim(client, FimRequest(MODEL, "x"))
     assert fake.connections_opened == 1
     for _ in range(3):
         assert "".join([p async for p in client.fim_stream(FimRequest(MODEL, "x"))]) == "pass"
-    await client.fim(FimRequest(MODEL, "x"))
+    await stream_fim(client, FimRequest(MODEL, "x"))
     assert fake.connections_opened == 1
     assert fake.streams_aborted == 0
 
@@ -366,7 +364,7 @@ async def test_error_statuses_map_through_the_wire(
             async for _ in client.fim_stream(request):
                 pytest.fail("no piece may be yielded before the error")
         else:
-            await client.fim(request)
+            await stream_fim(client, request)
     err = info.value
     assert err.status == status
     assert f"127.0.0.1:{fake.port}" in err.message
@@ -380,7 +378,7 @@ async def test_error_statuses_map_through_the_wire(
         assert isinstance(err, BadRequestError)
         assert not err.is_unknown_model and err.model == MODEL
     # The error response was read completely: the connection is reused afterwards.
-    assert (await client.fim(request)).text == "pass"
+    assert (await stream_fim(client, request)).text == "pass"
     assert fake.connections_opened == 1
 
 
@@ -388,7 +386,7 @@ async def test_real_validation_error_from_the_fake(
     client: MistralClient, fake: FakeMistral
 ) -> None:
     with pytest.raises(BadRequestError) as info:
-        await client.fim(FimRequest(MODEL, "x", temperature=5.0))
+        await stream_fim(client, FimRequest(MODEL, "x", temperature=5.0))
     assert "body.temperature" in info.value.message
     assert not info.value.is_unknown_model
     assert fake.fim_requests()[0].errors
@@ -396,7 +394,7 @@ async def test_real_validation_error_from_the_fake(
 
 async def test_unknown_model_from_the_fake(client: MistralClient) -> None:
     with pytest.raises(BadRequestError) as info:
-        await client.fim(FimRequest("codestral-1999", "x"))
+        await stream_fim(client, FimRequest("codestral-1999", "x"))
     assert info.value.status == 400
     assert info.value.is_unknown_model
     assert "Invalid model: codestral-1999" in info.value.message
@@ -406,7 +404,7 @@ async def test_wrong_key_is_rejected(fake: FakeMistral) -> None:
     fake.valid_keys = {"the-right-key"}
     async with MistralClient(fake.url, KEY) as mistral:
         with pytest.raises(AuthenticationError) as info:
-            await mistral.fim(FimRequest(MODEL, "x"))
+            await stream_fim(mistral, FimRequest(MODEL, "x"))
     assert info.value.status == 401
     assert "rejected" in info.value.message
     assert KEY not in info.value.message
@@ -416,7 +414,7 @@ async def test_connection_refused() -> None:
     port = _closed_port()
     async with MistralClient(f"http://127.0.0.1:{port}", KEY) as mistral:
         with pytest.raises(NetworkError) as info:
-            await mistral.fim(FimRequest(MODEL, "x"))
+            await stream_fim(mistral, FimRequest(MODEL, "x"))
         with pytest.raises(NetworkError):
             async for _ in mistral.fim_stream(FimRequest(MODEL, "x")):
                 pass
@@ -430,14 +428,10 @@ async def test_timeout(client: MistralClient, fake: FakeMistral) -> None:
     client.configure(timeout=0.2)
     try:
         with pytest.raises(UpstreamTimeout) as info:
-            await client.fim(FimRequest(MODEL, "x"))
+            await stream_fim(client, FimRequest(MODEL, "x"))
         assert f"127.0.0.1:{fake.port}" in info.value.message
         assert info.value.status is None
         # The server notices that the client gave up.
-        assert await fake.await_until(lambda: fake.responses_aborted == 1)
-        with pytest.raises(UpstreamTimeout):
-            async for _ in client.fim_stream(FimRequest(MODEL, "x")):
-                pass
         assert await fake.await_until(lambda: fake.streams_aborted == 1)
     finally:
         gate.set()
@@ -448,16 +442,16 @@ async def test_cancelling_fim_propagates_and_disconnects(
 ) -> None:
     gate = fake.gate()
     try:
-        task = asyncio.create_task(client.fim(FimRequest(MODEL, "x")))
+        task = asyncio.create_task(stream_fim(client, FimRequest(MODEL, "x")))
         assert await fake.await_requests(1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await fake.await_until(lambda: fake.responses_aborted == 1)
+        assert await fake.await_until(lambda: fake.streams_aborted == 1)
     finally:
         gate.set()
     # The client still works afterwards.
-    assert (await client.fim(FimRequest(MODEL, "x"))).text == "pass"
+    assert (await stream_fim(client, FimRequest(MODEL, "x"))).text == "pass"
 
 
 # --------------------------------------------------------------------------- MockTransport
@@ -505,9 +499,8 @@ async def test_content_chunks_are_joined() -> None:
         ],
     }
     async with _mock_client(_respond(200, json.dumps(payload).encode(), "application/json")) as m:
-        completion = await m.fim(FimRequest(MODEL, "x"))
+        completion = await stream_fim(m, FimRequest(MODEL, "x"))
     assert completion.text == "foobar"
-    assert completion.finish_reason == "length"
     assert completion.usage is None
 
 
@@ -516,13 +509,13 @@ async def test_missing_content_is_empty_text() -> None:
         async with _mock_client(
             _respond(200, json.dumps(payload).encode(), "application/json")
         ) as m:
-            assert (await m.fim(FimRequest(MODEL, "x"))).text == ""
+            assert (await stream_fim(m, FimRequest(MODEL, "x"))).text == ""
 
 
 async def test_non_json_success_body_is_a_protocol_error() -> None:
     async with _mock_client(_respond(200, b"<html>hello</html>", "text/html")) as m:
         with pytest.raises(ProtocolError) as info:
-            await m.fim(FimRequest(MODEL, "x"))
+            await stream_fim(m, FimRequest(MODEL, "x"))
     assert isinstance(info.value, ServerError)
     assert info.value.status == 200
 
@@ -603,7 +596,7 @@ async def test_transport_exceptions_are_mapped(exc: Exception, cls: type[Backend
 
     async with _mock_client(handler) as m:
         with pytest.raises(cls) as info:
-            await m.fim(FimRequest(MODEL, "x"))
+            await stream_fim(m, FimRequest(MODEL, "x"))
         with pytest.raises(cls):
             async for _ in m.fim_stream(FimRequest(MODEL, "x")):
                 pass
@@ -616,7 +609,7 @@ async def test_key_echoed_by_the_server_is_redacted() -> None:
     body = json.dumps({"message": f"Key {KEY} is not valid for this workspace"}).encode()
     async with _mock_client(_respond(400, body, "application/json")) as m:
         with pytest.raises(BadRequestError) as info:
-            await m.fim(FimRequest(MODEL, "x"))
+            await stream_fim(m, FimRequest(MODEL, "x"))
     assert KEY not in info.value.message
     assert KEY not in repr(info.value)
     assert "[redacted]" in info.value.message
@@ -628,13 +621,13 @@ async def test_redirect_is_not_followed() -> None:
 
     async with _mock_client(handler) as m:
         with pytest.raises(BackendError) as info:
-            await m.fim(FimRequest(MODEL, "x"))
+            await stream_fim(m, FimRequest(MODEL, "x"))
     assert info.value.status == 301
 
 
 async def test_key_whitespace_is_stripped(fake: FakeMistral) -> None:
     async with MistralClient(fake.url, f"  {KEY}\n") as mistral:
-        await mistral.fim(FimRequest(MODEL, "x"))
+        await stream_fim(mistral, FimRequest(MODEL, "x"))
         assert fake.fim_requests()[0].headers["authorization"] == f"Bearer {KEY}"
         mistral.configure(api_key="   ")
         assert not mistral.has_key
@@ -644,7 +637,7 @@ async def test_unsendable_key_does_not_leak(fake: FakeMistral) -> None:
     bad_key = "sk-abc\ndef"
     async with MistralClient(fake.url, bad_key) as mistral:
         with pytest.raises(NetworkError) as info:
-            await mistral.fim(FimRequest(MODEL, "x"))
+            await stream_fim(mistral, FimRequest(MODEL, "x"))
     assert "API key" in info.value.message
     assert "sk-abc" not in info.value.message
     assert fake.requests == []

@@ -28,7 +28,6 @@ import httpx
 from codestral_ls.mistral import FimRequest
 
 from .errors import BackendError, BadRequestError, endpoint_host
-from .http import Completion
 from .openai_compat import MODELS_PATH, OpenAICompatBackend, openai_model_card
 
 __all__ = [
@@ -130,12 +129,6 @@ class LlamaCppBackend(OpenAICompatBackend):
     @property
     def fim_route(self) -> str | None:
         return "infill"
-
-    async def fim(self, req: FimRequest) -> Completion:
-        try:
-            return await self._infill(req)
-        except BackendError as error:
-            raise self._explained(error) from error
 
     async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
         try:

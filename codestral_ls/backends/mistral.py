@@ -29,7 +29,6 @@ from .errors import (
     status_line,
 )
 from .http import (
-    Completion,
     HttpBackend,
     completion_from,
     content_text,
@@ -112,12 +111,6 @@ class MistralClient(HttpBackend):
 
     # ------------------------------------------------------------------ public API
 
-    async def fim(self, req: FimRequest) -> Completion:
-        body = req.to_body()
-        body["stream"] = False
-        payload, host, status = await self._request_json("POST", FIM_PATH, body, req.model)
-        return self._completion(payload, host, status)
-
     async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
         """Yield the completion text piece by piece as the server streams it."""
         body = req.to_body()
@@ -125,12 +118,6 @@ class MistralClient(HttpBackend):
         async with aclosing(self._stream_text(FIM_PATH, body, req.model)) as pieces:
             async for piece in pieces:
                 yield piece
-
-    async def chat(self, req: ChatRequest) -> Completion:
-        body = req.to_body()
-        body["stream"] = False
-        payload, host, status = await self._request_json("POST", CHAT_PATH, body, req.model)
-        return self._completion(payload, host, status)
 
     async def chat_stream(
         self, req: ChatRequest, *, on_finish: Callable[[str], None] | None = None

@@ -16,7 +16,6 @@ Ollama needs no key; one is sent (``Authorization: Bearer``) only when configure
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any
@@ -25,9 +24,8 @@ import httpx
 
 from codestral_ls.mistral import ChatRequest, FimRequest
 
-from .errors import BackendError, BadRequestError, ProtocolError, ServerError, describe_error_body
+from .errors import BackendError, BadRequestError, ProtocolError
 from .http import (
-    Completion,
     EventStream,
     HttpBackend,
     is_embedding_model,
@@ -240,11 +238,6 @@ class OllamaBackend(HttpBackend):
 
     # ------------------------------------------------------------------ public API
 
-    async def fim(self, req: FimRequest) -> Completion:
-        body = self._body(req, stream=False)
-        payload, host, status = await self._request_json("POST", GENERATE_PATH, body, req.model)
-        return self._completion(payload, host, status)
-
     async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
         """Yield the completion text piece by piece as Ollama generates it."""
         body = self._body(req, stream=True)
@@ -323,25 +316,6 @@ class OllamaBackend(HttpBackend):
             return error
         error._set_message(f"{error.message.rstrip('.')} ({hint}).")
         return error
-
-    @staticmethod
-    def _completion(payload: Any, host: str, status: int) -> Completion:
-        if not isinstance(payload, dict):
-            raise ProtocolError(f"{host} sent an unexpected completion response.", status=status)
-        if "error" in payload and "response" not in payload:
-            raise ServerError(
-                f"{host} reported an error: {describe_error_body(json.dumps(payload), status)}",
-                status=status,
-            )
-        text = payload.get("response")
-        reason = payload.get("done_reason")
-        model = payload.get("model")
-        return Completion(
-            text=text if isinstance(text, str) else "",
-            finish_reason=reason if isinstance(reason, str) else None,
-            model=model if isinstance(model, str) else None,
-            usage=_usage(payload),
-        )
 
     @staticmethod
     def _event(line: str, host: str, status: int) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from .errors import (
     endpoint_host,
 )
 from .http import (
-    Completion,
     EventStream,
     HttpBackend,
     completion_from,
@@ -216,22 +215,6 @@ class OpenAICompatBackend(HttpBackend):
 
     # ------------------------------------------------------------------ public API
 
-    async def fim(self, req: FimRequest) -> Completion:
-        endpoint = self._endpoint
-        if self._routes.get(endpoint) == _INFILL:
-            return await self._infill(req)
-        try:
-            payload, host, status = await self._request_json(
-                "POST", COMPLETIONS_PATH, completions_body(req, stream=False), req.model
-            )
-        except BackendError as error:
-            if not self._should_probe(error, req, endpoint):
-                raise
-            return await self._infill_instead(req, error, endpoint)
-        if req.suffix is not None:
-            self._routes[endpoint] = _COMPLETIONS
-        return self._completion(payload, host, status)
-
     async def fim_stream(self, req: FimRequest) -> AsyncGenerator[str, None]:
         """Yield the completion text piece by piece as the server streams it."""
         endpoint = self._endpoint
@@ -358,50 +341,11 @@ class OpenAICompatBackend(HttpBackend):
             self._routes[endpoint] = _INFILL  # /infill exists: keep using it
         return error
 
-    async def _infill_instead(
-        self, req: FimRequest, rejection: BackendError, endpoint: str
-    ) -> Completion:
-        try:
-            completion = await self._infill(req)
-        except BackendError as error:
-            raise self._probe_failed(error, rejection, req, endpoint) from rejection
-        self._routes[endpoint] = _INFILL
-        return completion
-
     def _forget_infill(self, error: BackendError, endpoint: str) -> None:
         """An ``/infill`` that answers 404 may be gone (another server on the port): probe
         again next time."""
         if error.status == 404 and self._routes.get(endpoint) == _INFILL:
             del self._routes[endpoint]
-
-    async def _infill(self, req: FimRequest) -> Completion:
-        endpoint = self._endpoint
-        try:
-            payload, host, status = await self._request_json(
-                "POST", INFILL_PATH, infill_body(req, stream=False), req.model
-            )
-        except BackendError as error:
-            self._forget_infill(error, endpoint)
-            raise
-        if not isinstance(payload, dict):
-            raise ProtocolError(f"{host} sent an unexpected infill response.", status=status)
-        self._check_infill_error(payload, json.dumps(payload), host, status)
-        content = payload.get("content")
-        model = payload.get("model")
-        return Completion(
-            text=content if isinstance(content, str) else "",
-            finish_reason=self._infill_finish(payload),
-            model=model if isinstance(model, str) else None,
-            usage=_infill_usage(payload),
-        )
-
-    @staticmethod
-    def _infill_finish(payload: Mapping[str, Any]) -> str | None:
-        if payload.get("stop_type") == "limit" or payload.get("stopped_limit") is True:
-            return "length"
-        if payload.get("stop") is True:
-            return "stop"
-        return None
 
     @staticmethod
     def _check_infill_error(payload: Mapping[str, Any], raw: str, host: str, status: int) -> None:

@@ -8,8 +8,8 @@ is sized to the model's context length when the endpoint's model list gives it.
 - ``concurrency`` workers (default 2) take (variant, hole) jobs hole by hole, so an interrupted
   run leaves the variants with comparable partial results;
 - each worker has its own engine and backend per variant (so usage and latency belong to one
-  request), and the workers of a variant share one breaker: a 429 pauses the whole variant for
-  its ``Retry-After``, as the server would, then the hole is asked again;
+  request), and the workers of a variant share one health object (its breaker): a 429 pauses
+  the whole variant for its ``Retry-After``, as the server would, then the hole is asked again;
 - a rejected key or unknown model stops that variant (its remaining holes stay undone, so a
   re-run after fixing it resumes);
 - each result is appended to the results file as it arrives.
@@ -57,6 +57,7 @@ from ..context import (
 )
 from ..documents import Cursor, Document
 from ..engine import CompletionEngine, Trace
+from ..health import Health
 from ..notify import Notifier
 from ..settings import Connection, Environment, Settings, resolve_connection
 from ..xcontext import ContextGatherer, GatheredContext, Workspace, context_budget
@@ -290,7 +291,11 @@ class _Worker:
 
 
 async def _ask(
-    engine: CompletionEngine, document: Document, hole: Hole, stopped: Callable[[], bool]
+    engine: CompletionEngine,
+    health: Health,
+    document: Document,
+    hole: Hole,
+    stopped: Callable[[], bool],
 ) -> tuple[str, Trace, float, int, int]:
     """Ask until there is an answer or a lasting error: (answer, trace, seconds, 429s, retries).
 
@@ -302,7 +307,7 @@ async def _ask(
     while True:
         if stopped():
             raise _Stopped
-        pause = engine.paused_for
+        pause = health.paused_for
         if pause > 0:
             await asyncio.sleep(min(pause, PAUSE_STEP))
             continue
@@ -311,7 +316,7 @@ async def _ask(
         suggestion = await engine.complete(document, cursor, debounce=False, trace=trace)
         elapsed = time.perf_counter() - started
         if trace.paused:  # another worker's request paused the variant, or is probing
-            await asyncio.sleep(min(max(engine.paused_for, PROBE_WAIT), PAUSE_STEP))
+            await asyncio.sleep(min(max(health.paused_for, PROBE_WAIT), PAUSE_STEP))
             continue
         error = trace.error
         if isinstance(error, RateLimitedError) and rate_limited < RATE_LIMIT_RETRIES:
@@ -422,8 +427,12 @@ async def _run_jobs(
 ) -> None:
     stopped: dict[str, str] = {}
     workers: list[_Worker] = []
-    breakers = {
-        setup.variant.name: Breaker(threshold=3, base=2.0, ceiling=120.0) for setup in plan.setups
+    healths = {
+        setup.variant.name: Health(
+            Notifier(lambda kind, message: None),
+            breaker=Breaker(threshold=3, base=2.0, ceiling=120.0),
+        )
+        for setup in plan.setups
     }
     context = EvalContext(plan.root, plan.sources) if plan.root is not None else None
     for number in range(max(1, plan.concurrency)):
@@ -437,11 +446,14 @@ async def _run_jobs(
                 http=http,
             )
             backends.append(backend)
-            engine = CompletionEngine(
-                backend,
-                Notifier(lambda kind, message: None),
-                breaker=breakers[setup.variant.name],
+            health = healths[setup.variant.name]
+            health.configure(
+                setup.settings,
+                setup.connection,
+                requires_key=backend.requires_key,
+                backend=backend.kind,
             )
+            engine = CompletionEngine(backend, health)
             engine.configure(setup.settings, setup.connection)
             if context is not None and setup.settings.context.any_source:
                 engine.context_provider = context
@@ -475,6 +487,7 @@ async def _run_jobs(
             try:
                 answer, trace, elapsed, rate_limited, retries = await _ask(
                     worker.engines[name],
+                    healths[name],
                     document,
                     job.hole,
                     functools.partial(stopped.__contains__, name),

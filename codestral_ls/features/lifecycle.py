@@ -51,6 +51,7 @@ def register(ls: CodestralLanguageServer) -> None:
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def on_did_close(ls: CodestralLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.engine.forget(params.text_document.uri)
+        ls.health.forget(params.text_document.uri)
 
     @ls.feature(types.SHUTDOWN)
     async def on_shutdown(ls: CodestralLanguageServer, params: Any) -> None:

@@ -23,6 +23,7 @@ from codestral_ls.mistral import FimRequest
 from codestral_ls.overflow import overflow_of
 from codestral_ls.snippets import ContextFile
 from tests.e2e.conftest import Starter
+from tests.helpers import stream_fim
 from tests.real_server.conftest import MODEL, N_CTX, SERVER, Proxy, RealServer
 
 pytestmark = pytest.mark.skipif(
@@ -91,7 +92,7 @@ async def test_the_context_refusal_has_the_fakes_shape(llama: RealServer) -> Non
     async with httpx.AsyncClient() as http:
         backend = LlamaCppBackend(llama.url, None, http=http)
         with pytest.raises(BadRequestError) as info:
-            await backend.fim(FimRequest("m", "x = 1\n" * 2000, suffix=""))
+            await stream_fim(backend, FimRequest("m", "x = 1\n" * 2000, suffix=""))
     overflow = overflow_of(info.value)
     assert overflow is not None and overflow.context == N_CTX
 
