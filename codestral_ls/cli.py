@@ -1,4 +1,4 @@
-"""Command line: the language server (default), ``complete``, ``doctor`` and ``eval``.
+"""Command line: the language server (default), ``complete``, ``doctor``, ``eval``, ``stats``.
 
 ``complete`` and ``doctor`` go through the same engine, settings, backend and HTTP client as the
 server, so what they print is what an editor would get (self-hosted backends included).
@@ -42,6 +42,9 @@ from .settings import (
     parse_settings,
     resolve_connection,
 )
+from .state import state_dir
+from .stats import StatsStore, summarise
+from .stats.summary import format_table, parse_duration
 from .testing import command as testing_command
 from .xcontext import ContextGatherer, GatheredContext, Workspace, context_budget
 
@@ -86,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--settings", default="{}", help=settings_help)
     evaluation.add_parser(commands)
+    stats = commands.add_parser(
+        "stats",
+        help="acceptance statistics recorded on this machine, per model (docs/stats.md)",
+    )
+    stats.add_argument("--since", default="7d", help="how far back: 7d, 12h, 30m, 2w (default: 7d)")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     testing_command.add_parsers(commands)
     return parser
 
@@ -102,11 +111,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_doctor(args.settings, env))
     if args.command == "eval":
         return evaluation.main(args, env)
+    if args.command == "stats":
+        return run_stats(args.since, as_json=args.json)
     if args.command == "fake-api":
         return testing_command.run_fake_api(args)
     if args.command == "record":
         return testing_command.run_record(args, env)
     return serve(args.tcp)
+
+
+def run_stats(since: str, *, as_json: bool, now: float | None = None) -> int:
+    """Print the statistics recorded under the state directory since ``since`` ago."""
+    try:
+        seconds = parse_duration(since)
+    except ValueError as error:
+        print(f"codestral-ls: --since: {error}", file=sys.stderr)
+        return 2
+    store = StatsStore.under(state_dir())
+    start = (time.time() if now is None else now) - seconds
+    groups = summarise(store.read(), since=start)
+    if as_json:
+        payload = {
+            "since": start,
+            "files": [str(path) for path in store.files()],
+            "groups": [group.as_json() for group in groups],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        print(f"Statistics since {since} ago ({store.path}):")
+        print(format_table(groups))
+    return 0
 
 
 def serve(tcp: str | None) -> int:

@@ -123,6 +123,7 @@ def request_profile(settings: Settings, budget: tuple[int, int]) -> tuple[object
     answer made with the old ones.  Whatever starts to shape the body must be added here
     (``tests/test_context.py`` checks every setting).
     """
+    trial = settings.trial
     return (
         settings.model,
         settings.maxTokens,
@@ -130,6 +131,9 @@ def request_profile(settings: Settings, budget: tuple[int, int]) -> tuple[object
         tuple(settings.stop),
         settings.redactSecrets,
         budget,
+        # A trial sends some requests to other models (and backends): a change of trial is
+        # never answered from answers of the previous one.
+        (trial.models, tuple(sorted(trial.endpoints.items()))) if trial.active else None,
     )
 
 

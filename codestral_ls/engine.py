@@ -32,6 +32,7 @@ import dataclasses
 import logging
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import aclosing
@@ -76,6 +77,7 @@ from .overflow import cap_budget, fitting_chars, overflow_of, shrink_request
 from .postprocess import block_body_indent, block_end_index, loop_start, postprocess
 from .privacy import is_excluded
 from .settings import Connection, Settings
+from .stats.trial import Variant
 from .xcontext import GatheredContext
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,8 @@ RECENT_PER_DOCUMENT = 16
 #: Gives the cross-file context for a cursor: (document, cursor, settings, room in characters
 #: the model's window leaves, or None when unknown).
 ContextProvider = Callable[[Document, Cursor, Settings, int | None], GatheredContext]
+#: Picks the trial variant of a request about to be sent (None: the configured model).
+VariantChooser = Callable[[Document, Settings], Variant | None]
 TextKey = str | tuple[int, int]
 
 
@@ -131,6 +135,40 @@ class Suggestion:
     typed: str = ""
     """Text typed at the request's cursor while the answer was computed: the document now has
     it after that cursor, and ``text`` starts with it (the client replaces it with ``text``)."""
+    # Metadata for the acceptance statistics (docs/stats.md); never any code.
+    id: str = ""
+    """Unique per answer the model gave: the same answer served again (from the cache, typing
+    through it, or to a request that joined its stream) keeps its id."""
+    model: str = ""
+    endpoint: str = ""
+    """The base URL the answer came from."""
+    source: str = "network"
+    """``network`` (this request asked), ``cache`` or ``joined`` (a request under way)."""
+    latency_ms: float = 0.0
+    """From the request's arrival to the answer."""
+    variant: str = ""
+    """The trial variant's label (empty outside a trial)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an answer came from (copied onto every :class:`Suggestion` made from it)."""
+
+    id: str = ""
+    model: str = ""
+    endpoint: str = ""
+    variant: str = ""
+
+    def suggestion(self, text: str, line_before: str, source: str) -> Suggestion:
+        return Suggestion(
+            text,
+            line_before,
+            id=self.id,
+            model=self.model,
+            endpoint=self.endpoint,
+            source=source,
+            variant=self.variant,
+        )
 
 
 @dataclass(frozen=True)
@@ -223,6 +261,7 @@ class Entry:
 
     view: View
     text: str
+    origin: Origin = Origin()
 
 
 @dataclass
@@ -261,6 +300,9 @@ class Flight:
     """Whether the outcome was handed over (exactly once per flight)."""
     orphan_timer: asyncio.TimerHandle | None = None
     trace: Trace | None = None
+    origin: Origin = Origin()
+    client: Backend | None = None
+    """The backend of a trial variant (None: the engine's)."""
 
 
 @dataclass
@@ -340,6 +382,8 @@ class CompletionEngine:
         self.context_provider: ContextProvider = lambda document, cursor, settings, room: (
             GatheredContext()
         )
+        #: The trial variant of each request sent (the server plugs the stats feature in).
+        self.choose_variant: VariantChooser = lambda document, settings: None
 
     # --- configuration -------------------------------------------------------------------
 
@@ -428,6 +472,7 @@ class CompletionEngine:
         raises, but for cancellation.
         """
         version = document.version
+        arrived = self._clock()
         try:
             line = document.lines[cursor.line] if cursor.line < document.line_count else None
             if line is None or cursor.column > len(line_content(line)):
@@ -441,6 +486,9 @@ class CompletionEngine:
                 explicit=explicit,
                 trace=trace,
             )
+            if suggestion is not None:
+                latency = max(0.0, (self._clock() - arrived) * 1000.0)
+                suggestion = dataclasses.replace(suggestion, latency_ms=latency)
             if suggestion is None or (version is not None and document.version == version):
                 return suggestion
             return still_valid(suggestion, start, document, cursor)
@@ -518,7 +566,7 @@ class CompletionEngine:
             if typed is not None and flight.streamed.startswith(typed):
                 self.stats.joined += 1
                 version = document.version
-                joined = await self._join(uri, flight, typed, view)
+                joined = await self._join(uri, flight, typed, view, "joined")
                 if (
                     joined is not None
                     or not explicit
@@ -546,6 +594,9 @@ class CompletionEngine:
                 logger.debug("superseded before reaching the network: %s", uri)
                 return None
         # The document is the one ``context`` was cut from (a newer version returned above).
+        variant = self._variant(document, settings)
+        if variant is not None:
+            settings = dataclasses.replace(settings, model=variant.model)
         request = build_fim_request(
             context,
             settings,
@@ -559,8 +610,17 @@ class CompletionEngine:
                 trace.paused = True
             self._skip("paused")
             return None
-        flight = self._start(uri, view, context, request, settings, permit, trace)
+        flight = self._start(uri, view, context, request, settings, permit, trace, variant)
         return await self._join(uri, flight, "", view)
+
+    def _variant(self, document: Document, settings: Settings) -> Variant | None:
+        """The trial variant for a request about to be sent; a failing chooser costs the trial,
+        never the completion."""
+        try:
+            return self.choose_variant(document, settings)
+        except Exception:
+            logger.exception("choosing the trial variant failed")
+            return None
 
     def _gather(
         self, document: Document, cursor: Cursor, settings: Settings, room: int | None
@@ -621,20 +681,22 @@ class CompletionEngine:
         An empty answer is never served (an explicit request in particular asks again)."""
         entry = self._cache.get(view.key)
         if entry is not None and (entry.text or not explicit):
-            return Suggestion(entry.text, view.line_before) if entry.text else None
+            if not entry.text:
+                return None
+            return entry.origin.suggestion(entry.text, view.line_before, "cache")
         for entry in reversed(self._recent.get(uri, ())):
             if not entry.text or entry.view.key not in self._cache:
                 continue
             typed = view.typed_since(entry.view)
             if typed is not None and entry.text.startswith(typed) and len(typed) < len(entry.text):
                 self._cache.get(entry.view.key)  # a use: refresh its place in the LRU order
-                return Suggestion(entry.text[len(typed) :], view.line_before)
+                return entry.origin.suggestion(entry.text[len(typed) :], view.line_before, "cache")
         return None
 
-    def _remember(self, uri: str, view: View, text: str) -> None:
+    def _remember(self, uri: str, view: View, text: str, origin: Origin = Origin()) -> None:
         if not view.cacheable or self.settings.cacheSize <= 0 or self.settings.cacheTtlSeconds <= 0:
             return
-        entry = Entry(view, text)
+        entry = Entry(view, text, origin)
         self._cache[view.key] = entry
         recent = self._recent.setdefault(uri, deque(maxlen=RECENT_PER_DOCUMENT))
         recent.append(entry)
@@ -650,10 +712,23 @@ class CompletionEngine:
         settings: Settings,
         permit: Permit,
         trace: Trace | None = None,
+        variant: Variant | None = None,
     ) -> Flight:
         loop = asyncio.get_running_loop()
+        origin = Origin(
+            id=uuid.uuid4().hex[:16],
+            model=settings.model,
+            endpoint=(variant.endpoint if variant else None) or self.connection.endpoint,
+            variant=variant.label if variant else "",
+        )
         flight = Flight(
-            view=view, context=context, future=loop.create_future(), permit=permit, trace=trace
+            view=view,
+            context=context,
+            future=loop.create_future(),
+            permit=permit,
+            trace=trace,
+            origin=origin,
+            client=variant.client if variant else None,
         )
         if trace is not None:
             trace.request = request
@@ -671,7 +746,9 @@ class CompletionEngine:
         flight.settled = True
         self.health.record(kind(flight.permit))
 
-    async def _join(self, uri: str, flight: Flight, typed: str, view: View) -> Suggestion | None:
+    async def _join(
+        self, uri: str, flight: Flight, typed: str, view: View, source: str = "network"
+    ) -> Suggestion | None:
         """Wait for ``flight`` and return what is left of its suggestion after ``typed``."""
         flight.waiters += 1
         if flight.orphan_timer is not None:
@@ -691,7 +768,7 @@ class CompletionEngine:
         flight.waiters -= 1
         if not text or not text.startswith(typed) or len(text) == len(typed):
             return None
-        return Suggestion(text[len(typed) :], view.line_before)
+        return flight.origin.suggestion(text[len(typed) :], view.line_before, source)
 
     def _cancel_orphan(self, uri: str, flight: Flight) -> None:
         flight.orphan_timer = None
@@ -740,10 +817,10 @@ class CompletionEngine:
             else:
                 if flight.trace is not None:
                     flight.trace.raw = raw
-                    flight.trace.usage = getattr(self.client, "last_usage", None)
+                    flight.trace.usage = getattr(flight.client or self.client, "last_usage", None)
                 outcome = Answered
                 text = finish(raw, flight.context)
-                self._remember(uri, flight.view, text)
+                self._remember(uri, flight.view, text, flight.origin)
         finally:
             # Every end hands over an outcome (a cancellation: superseded), then answers.
             working.cancel()
@@ -799,7 +876,8 @@ class CompletionEngine:
         """Read the stream into ``flight.streamed``, stopping as soon as the rest is unneeded."""
         single_line = flight.context.single_line
         body_indent = None if single_line else body_indent_of(flight.context)
-        async with aclosing(self.client.fim_stream(request)) as pieces:
+        client = flight.client or self.client
+        async with aclosing(client.fim_stream(request)) as pieces:
             async for piece in pieces:
                 flight.streamed += piece
                 if "\n" not in piece and "\r" not in piece:
@@ -833,7 +911,7 @@ def still_valid(
         return suggestion
     if not suggestion.text.startswith(typed) or len(typed) >= len(suggestion.text):
         return None
-    return Suggestion(suggestion.text, suggestion.line_before, typed)
+    return dataclasses.replace(suggestion, typed=typed)
 
 
 def body_indent_of(context: FimContext) -> str:

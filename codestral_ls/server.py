@@ -23,7 +23,7 @@ from .backends import Backend, create_backend, detect_backend, make_http_client
 from .backends.probe import PROBE_TIMEOUT, EndpointProbe
 from .catalog import CatalogService, source_key
 from .documents import Cursor, Document, DocumentStore
-from .engine import CompletionEngine
+from .engine import CompletionEngine, Suggestion
 from .health import Health
 from .logs import ClientLogHandler, add_secret, attach_client_log, detach_client_log
 from .notify import Notifier
@@ -231,6 +231,8 @@ class CodestralLanguageServer(LanguageServer):
         #: Called after every state change of the health object (features add theirs here;
         #: the server forwards each change to the status reporter first).
         self.state_listeners: list[Callable[[], None]] = []
+        #: Told about every suggestion returned to the client (the statistics feature).
+        self.suggestion_listeners: list[Callable[[Document, Suggestion], None]] = []
         self.health.listeners.append(self._health_state)
         self._initialization_options: Any = None
         self._workspace_settings: Any = None

@@ -59,6 +59,28 @@ class ContextSettings:
         )
 
 
+#: How a trial divides requests between its models (docs/stats.md).
+TRIAL_SPLITS = ("alternate", "day", "file")
+#: Backend kinds a trial entry may name after ``@`` (``codestral:22b@ollama``).
+TRIAL_BACKENDS = ("mistral", "ollama", "openai", "llamacpp")
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """The ``trial`` object: requests divided between models to compare them (docs/stats.md)."""
+
+    models: tuple[str, ...] = ()
+    split: str = "alternate"
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    """The endpoint of each backend kind named after ``@`` (default: the kind's usual port on
+    this machine)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether a trial runs (two models or more)."""
+        return len(self.models) >= 2
+
+
 #: Bounds and kinds of the numeric keys of ``context``.
 _CONTEXT_BOUNDS: dict[str, tuple[float, float]] = {"share": (0.0, 0.75), "maxSnippets": (0, 64)}
 _CONTEXT_FLAGS = ("enable", "openFiles", "recentEdits", "imports", "embeddings")
@@ -166,6 +188,18 @@ class Settings:
     """Per-language overrides of completion settings, by language id, for example
     ``{"markdown": {"model": "codestral-2508", "maxTokens": 64}}``.  Keys: model, maxTokens,
     temperature, stop, debounceMs, prefixChars, suffixChars, enable."""
+
+    telemetry: bool = True
+    """Record acceptance statistics (suggestions shown, accepted, typed through, latency) in a
+    file under the state directory, read with ``codestral-ls stats``.  Never sent anywhere;
+    no code or file names (docs/stats.md).  false: nothing is written."""
+
+    trial: TrialSettings = field(default_factory=TrialSettings)
+    """Compare models on real work: ``{"models": ["codestral-2508", "codestral:22b@ollama"],
+    "split": "alternate"}`` sends each request to the next model ("alternate"), or one model
+    per day ("day") or per file ("file"); ``model@kind`` is a model on a second backend of that
+    kind (at ``endpoints.<kind>`` if given, else its usual local port).  Off with fewer than
+    two models.  See docs/stats.md."""
 
     def for_language(self, language_id: str | None) -> Settings:
         """These settings with the overrides of ``language_id`` applied.
@@ -413,7 +447,7 @@ def explicit_keys(*sources: Any) -> frozenset[str]:
 
 
 def _valid(key: str, value: Any) -> bool:
-    if key in ("languages", "context"):  # validated key by key (each bad key is told)
+    if key in ("languages", "context", "trial"):  # validated key by key (each bad key is told)
         return True
     try:
         _convert(key, value)
@@ -444,6 +478,9 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
             continue
         if key == "context":
             values[key] = _context(raw, problems)
+            continue
+        if key == "trial":
+            values[key] = _trial(raw, problems)
             continue
         try:
             values.update(_convert(key, raw))
@@ -538,6 +575,64 @@ def _context(raw: Any, problems: list[str]) -> ContextSettings:
     return dataclasses.replace(defaults, **values)
 
 
+def _trial(raw: Any, problems: list[str]) -> TrialSettings:
+    """Validate ``trial``: a bad key is reported and keeps its default; a bad model entry is
+    reported and left out."""
+    defaults = TrialSettings()
+    if not isinstance(raw, Mapping):
+        problems.append(
+            "codestral-ls: setting 'trial' must be an object such as "
+            '{"models": ["codestral-2508", "codestral:22b@ollama"], "split": "alternate"}; '
+            "no trial runs."
+        )
+        return defaults
+    values: dict[str, Any] = {}
+    models = raw.get("models")
+    if models is not None:
+        if not isinstance(models, list):
+            problems.append("codestral-ls: setting 'trial.models' must be a list; no trial runs.")
+        else:
+            kept: list[str] = []
+            for entry in models:
+                if isinstance(entry, str) and is_model_id(entry.strip()):
+                    kept.append(entry.strip())
+                else:
+                    problems.append(
+                        f"codestral-ls: setting 'trial.models' entry {entry!r} is not a model "
+                        "such as 'codestral-2508' or 'codestral:22b@ollama'; it is ignored."
+                    )
+            values["models"] = tuple(dict.fromkeys(kept))
+    split = raw.get("split")
+    if split is not None:
+        if isinstance(split, str) and split.strip().lower() in TRIAL_SPLITS:
+            values["split"] = split.strip().lower()
+        else:
+            problems.append(
+                f"codestral-ls: setting 'trial.split' must be {', '.join(TRIAL_SPLITS)}; "
+                f"using the default ({defaults.split})."
+            )
+    endpoints = raw.get("endpoints")
+    if endpoints is not None:
+        good: dict[str, str] = {}
+        if isinstance(endpoints, Mapping):
+            for kind, url in endpoints.items():
+                try:
+                    converted = _convert("endpoint", url).get("endpoint")
+                except ValueError:
+                    converted = None
+                if kind in TRIAL_BACKENDS and converted:
+                    good[kind] = converted
+                else:
+                    problems.append(
+                        f"codestral-ls: setting 'trial.endpoints.{kind}' must be an http(s) URL "
+                        f"of a backend kind ({', '.join(TRIAL_BACKENDS)}); it is ignored."
+                    )
+        else:
+            problems.append("codestral-ls: setting 'trial.endpoints' must be an object; ignored.")
+        values["endpoints"] = good
+    return dataclasses.replace(defaults, **values)
+
+
 def _show(value: Any) -> str:
     if value is None:
         return "unset"
@@ -598,7 +693,7 @@ def _convert(key: str, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
             raise ValueError("must be a list of non-empty strings")
         return {key: tuple(raw)}
-    if key in ("adaptiveDebounce", "redactSecrets", "allowInsecureHttp"):
+    if key in ("adaptiveDebounce", "redactSecrets", "allowInsecureHttp", "telemetry"):
         if not isinstance(raw, bool):
             raise ValueError("must be true or false")
         return {key: raw}

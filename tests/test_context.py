@@ -14,7 +14,7 @@ from codestral_ls.context import (
     request_profile,
 )
 from codestral_ls.documents import Cursor, Document
-from codestral_ls.settings import Settings
+from codestral_ls.settings import Settings, TrialSettings
 
 
 def context_at(text: str, prefix_chars: int = 100, suffix_chars: int = 100):
@@ -106,6 +106,8 @@ def _alternative(value: object) -> object:
         return (*value, "\n\n")
     if value is None:
         return "http://127.0.0.1:1"
+    if isinstance(value, TrialSettings):
+        return TrialSettings(models=("codestral-2508", "codestral:22b@ollama"))
     return {"python": {"maxTokens": 1}}
 
 

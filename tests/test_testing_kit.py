@@ -107,9 +107,7 @@ def test_rule_times_finish_reason_and_stream(fake: FakeMistral, http: httpx.Clie
     streamed = http.post(fake.url + FIM, json=fim("stream", stream=True), headers=AUTH)
     events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
-    text = "".join(
-        json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1]
-    )
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1])
     assert text == "one two"
 
 

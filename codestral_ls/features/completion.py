@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Characters that make clients without inline completion ask for completions.
+#: The command a suggestion carries (docs/stats.md); ``features/stats.py`` handles it.
+DID_ACCEPT = "codestral.didAccept"
 TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", ":", "=", " "]
 _WORD_TAIL = re.compile(r"\w*$")
 
@@ -107,6 +109,11 @@ async def suggest(
     suggestion = await ls.engine.complete(document, cursor, explicit=explicit)
     if suggestion is None:
         return None
+    for listener in ls.suggestion_listeners:
+        try:
+            listener(document, suggestion)
+        except Exception:  # statistics must never cost a completion
+            logger.exception("suggestion listener failed")
     return document, cursor, suggestion
 
 
@@ -121,6 +128,7 @@ def inline_items(
             types.InlineCompletionItem(
                 insert_text=suggestion.text,
                 range=types.Range(start=position, end=end),
+                command=accept_command(suggestion),
             )
         ]
     )
@@ -171,6 +179,19 @@ def completion_item(
         insert_text_format=types.InsertTextFormat.PlainText,
         insert_text_mode=types.InsertTextMode.AsIs if as_is and multi_line else None,
         text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=new_text),
+        command=accept_command(suggestion),
+    )
+
+
+def accept_command(suggestion: Suggestion) -> types.Command | None:
+    """The ``codestral.didAccept`` command an editor runs when it accepts ``suggestion``: its
+    id and its length (never any of its text)."""
+    if not suggestion.id:
+        return None
+    return types.Command(
+        title="Codestral: accepted",
+        command=DID_ACCEPT,
+        arguments=[{"id": suggestion.id, "chars": len(suggestion.text)}],
     )
 
 

@@ -406,8 +406,8 @@ def capabilities_for(preset: str, *, status_opt_in: bool | None = None) -> Clien
         )
         if name == "vscode":
             assert capabilities.text_document is not None
-            capabilities.text_document.inline_completion = (
-                types.InlineCompletionClientCapabilities(dynamic_registration=True)
+            capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities(
+                dynamic_registration=True
             )
     if status_opt_in if status_opt_in is not None else name != "eglot":
         experimental = (

@@ -870,10 +870,7 @@ class FakeServer:
     ) -> list[tuple[float, bytes]]:
         """``ttft`` before the first piece, ``token_delay`` before each next one."""
         delay = self.token_delay if token_delay is None else token_delay
-        return [
-            (self.ttft if index == 0 else delay, piece)
-            for index, piece in enumerate(pieces)
-        ]
+        return [(self.ttft if index == 0 else delay, piece) for index, piece in enumerate(pieces)]
 
 
 class FakeMistral(FakeServer):

@@ -210,9 +210,7 @@ class Replay:
             fake._send_stream(handler, content_type, events)
             return
         response = exchange.response
-        data = (
-            response.encode() if isinstance(response, str) else json.dumps(response).encode()
-        )
+        data = response.encode() if isinstance(response, str) else json.dumps(response).encode()
         _send(handler, exchange.status, data, content_type, headers)
 
 
@@ -332,9 +330,7 @@ class RecordingProxy:
         target = self.upstream + split.path + (f"?{split.query}" if split.query else "")
         raw = _read_body(handler)
         headers = {
-            key: value
-            for key, value in handler.headers.items()
-            if key.lower() not in _DROP_REQUEST
+            key: value for key, value in handler.headers.items() if key.lower() not in _DROP_REQUEST
         }
         secrets = [self._api_key or ""]
         auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)

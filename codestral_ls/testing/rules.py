@@ -273,6 +273,7 @@ def load_rules(path: str | Path) -> RuleSet:
     try:
         data = json.loads(text) if path.suffix == ".json" else _load_toml(text)
     except ValueError as error:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-        raise RuleError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
-                        f"{error}") from None
+        raise RuleError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}"
+        ) from None
     return parse_rules(data, str(path))

@@ -8,6 +8,7 @@ and the buffer are saved under ``tests/editors/output/``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -550,3 +551,43 @@ def test_a_replaced_buffer_local_mapping_comes_back_when_the_client_detaches(
         "the user's mapping back",
         lambda: nvim.lua("return vim.fn.maparg('<Tab>', 'i')") == "<Cmd>let g:user_tab = 1<CR>",
     )
+
+
+# --- acceptance statistics (docs/stats.md) ---------------------------------------------------
+
+
+def stats_records(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "xdg" / "state" / "codestral-ls" / "stats" / "stats.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_accept_word_line_and_all_report_partial_and_full_accepts(
+    nvim: Editor, tmp_path: Path, fake: FakeMistral
+) -> None:
+    fake.fim_text = MULTI
+    open_file(nvim, tmp_path, "def sub(a: int, b: int) -> int:\n    \n")
+    type_at_end_of(nvim, 2)
+    ghost_with(nvim, "total = a - b")
+
+    nvim.input("<M-Right>")  # "total": a partial accept of 5 characters
+    ghost_with(nvim, " = a - b")
+    nvim.input("<Tab>")  # the rest
+
+    def accepts() -> list[dict[str, Any]]:
+        return [r for r in stats_records(tmp_path) if r["event"] == "accepted"]
+
+    nvim.wait_for("two accepts recorded", lambda: len(accepts()) == 2)
+    word, rest = accepts()
+    assert (word["partial"], word["chars"], word["first"]) == (True, len("total"), True)
+    assert (rest["partial"], rest["chars"], rest["first"]) == (False, len(MULTI) - 5, False)
+    assert word["model"] == "codestral-latest"
+    [shown] = [r for r in stats_records(tmp_path) if r["event"] == "shown"]
+    assert shown["chars"] == len(MULTI)
+
+    nvim.lua(
+        "require('codestral').show_stats(function(line) vim.g.codestral_test_stats = line end)"
+    )
+    summary = nvim.wait_lua("the stats line", "return vim.g.codestral_test_stats")
+    assert summary.startswith("codestral-latest: 100.0% of 1 accepted"), summary

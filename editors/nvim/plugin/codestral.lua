@@ -14,7 +14,7 @@ vim.api.nvim_create_user_command('Codestral', function(opts)
 end, {
   nargs = '*',
   range = true,
-  desc = 'codestral-ls: model, status, edit, restart, log',
+  desc = 'codestral-ls: model, status, stats, edit, restart, log',
   complete = function(arglead, cmdline)
     return require('codestral').complete(arglead, cmdline)
   end,

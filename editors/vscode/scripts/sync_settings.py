@@ -61,6 +61,15 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         },
         "additionalProperties": False,
     },
+    "trial": {
+        "type": "object",
+        "properties": {
+            "models": {"type": "array", "items": {"type": "string"}},
+            "split": {"type": "string", "enum": ["alternate", "day", "file"]},
+            "endpoints": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "additionalProperties": False,
+    },
 }
 
 

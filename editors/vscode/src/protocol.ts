@@ -8,6 +8,8 @@ export const Commands = {
   selectModel: 'codestral.selectModel',
   edit: 'codestral.edit',
   status: 'codestral.status',
+  didAccept: 'codestral.didAccept',
+  stats: 'codestral.stats',
 } as const;
 
 export const StatusNotification = 'codestral/status';
@@ -81,4 +83,16 @@ export interface EditArgs {
 export interface EditResult {
   applied: boolean;
   message?: string;
+}
+
+/** `codestral.stats` (docs/stats.md). */
+export interface StatsArgs {
+  sinceDays?: number;
+}
+
+export interface StatsResult {
+  summary: string;
+  telemetry: boolean;
+  file?: string;
+  groups?: unknown[];
 }

@@ -23,6 +23,8 @@ import {
   type ListModelsResult,
   type ModelKind,
   type SelectModelResult,
+  type StatsArgs,
+  type StatsResult,
   type StatusPayload,
 } from './protocol';
 import { type CodestralServer, errorMessage } from './server';
@@ -39,6 +41,7 @@ export const ExtensionCommands = {
   restart: 'codestral.restart',
   showLogs: 'codestral.showLogs',
   toggleCompletions: 'codestral.toggleCompletions',
+  showStatistics: 'codestral.showStatistics',
 } as const;
 
 const REFRESH = '$(refresh) Refresh the list from the endpoint';
@@ -91,6 +94,7 @@ export class Codestral implements vscode.Disposable {
       [ExtensionCommands.restart]: () => this.restart(),
       [ExtensionCommands.showLogs]: () => this.output.show(true),
       [ExtensionCommands.toggleCompletions]: () => this.toggleCompletions(),
+      [ExtensionCommands.showStatistics]: () => this.showStatistics(),
     };
     return Object.entries(commands).map(([id, run]) => vscode.commands.registerCommand(id, run));
   }
@@ -308,6 +312,22 @@ export class Codestral implements vscode.Disposable {
       return result;
     } catch (error) {
       void vscode.window.showErrorMessage(`Codestral: the edit failed: ${errorMessage(error)}`);
+      return undefined;
+    }
+  }
+
+  // --- statistics -----------------------------------------------------------------------
+
+  /** "Codestral: Show statistics": the server's one-line summary of the last 7 days. */
+  async showStatistics(): Promise<string | undefined> {
+    try {
+      const result = await this.server.execute<StatsResult>(Commands.stats, { sinceDays: 7 } satisfies StatsArgs);
+      const off = result.telemetry ? '' : ' (recording is off: codestral.telemetry is false)';
+      const text = `${result.summary}${off}`;
+      void vscode.window.showInformationMessage(text);
+      return text;
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Codestral: statistics unavailable: ${errorMessage(error)}`);
       return undefined;
     }
   }

@@ -43,6 +43,7 @@ class FakeServer implements CodestralServer {
     'codestral.listModels': () => CATALOG,
     'codestral.selectModel': (args) => ({ model: args.model, kind: args.kind ?? 'completion', persisted: true }),
     'codestral.edit': () => ({ applied: true }),
+    'codestral.stats': () => ({ summary: 'Codestral: codestral-2508: 31.0% of 42 accepted', telemetry: true }),
   };
   async execute<T>(command: string, args?: object): Promise<T> {
     this.calls.push({ command, args });
@@ -326,6 +327,27 @@ describe('enable/disable', () => {
     assert.deepEqual(mock.updates, [
       { key: 'codestral.enable', value: { markdown: false, '*': false }, target: vscode.ConfigurationTarget.Workspace },
     ]);
+  });
+});
+
+describe('statistics', () => {
+  it('shows the server\'s one-line summary', async () => {
+    const { ui, server } = setUp();
+    const text = await ui.showStatistics();
+    assert.equal(text, 'Codestral: codestral-2508: 31.0% of 42 accepted');
+    assert.deepEqual(server.calls, [{ command: 'codestral.stats', args: { sinceDays: 7 } }]);
+    assert.deepEqual(mock.shown.map((m) => m.text), [text]);
+  });
+
+  it('says when recording is off, and when the server fails', async () => {
+    const { ui, server } = setUp();
+    server.handlers['codestral.stats'] = () => ({ summary: 'Codestral: no statistics recorded yet.', telemetry: false });
+    assert.match((await ui.showStatistics()) ?? '', /telemetry is false/);
+    server.handlers['codestral.stats'] = () => {
+      throw new Error('server stopped');
+    };
+    assert.equal(await ui.showStatistics(), undefined);
+    assert.match(mock.shown.at(-1)?.text ?? '', /statistics unavailable: server stopped/);
   });
 });
 

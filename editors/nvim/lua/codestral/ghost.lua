@@ -166,12 +166,62 @@ function M.clear(bufnr)
   end
 end
 
---- Show `text` at the cursor as the suggestion of `bufnr`.
-local function show(bufnr, st, text)
+--- Show `text` at the cursor as the suggestion of `bufnr`; `accepted` is what tells the
+--- server about an accept (the item's `codestral.didAccept` command, docs/stats.md).
+local function show(bufnr, st, text, accepted)
   local row, col, tick = here(bufnr)
   local line = line_at(bufnr, row)
-  st.shown = { row = row, col = col, tick = tick, text = text, before = line:sub(1, col), after = line:sub(col + 1) }
+  st.shown = {
+    row = row,
+    col = col,
+    tick = tick,
+    text = text,
+    before = line:sub(1, col),
+    after = line:sub(col + 1),
+    accepted = accepted,
+  }
   draw(bufnr, st)
+end
+
+--- The suggestion id of an inline completion answer's first item (its `codestral.didAccept`
+--- command's argument), or nil.
+---@param result any
+---@return string?
+function M.item_id(result)
+  if type(result) ~= 'table' then
+    return nil
+  end
+  local items = result.items or result
+  local item = type(items) == 'table' and items[1] or nil
+  local command = type(item) == 'table' and item.command or nil
+  if type(command) ~= 'table' or command.command ~= codestral().protocol.did_accept then
+    return nil
+  end
+  local argument = type(command.arguments) == 'table' and command.arguments[1] or nil
+  if type(argument) ~= 'table' or type(argument.id) ~= 'string' then
+    return nil
+  end
+  return argument.id
+end
+
+--- Tell the server that `part` of the suggestion `accepted` was inserted (all of it, or a
+--- word or line of it: `partial`).
+local function report_accept(accepted, part, partial)
+  if not accepted then
+    return
+  end
+  local client = vim.lsp.get_client_by_id(accepted.client_id)
+  if not client then
+    return
+  end
+  local chars = vim.fn.strchars(part)
+  local args = { id = accepted.id }
+  if partial then
+    args.partial = chars
+  else
+    args.chars = chars
+  end
+  pcall(codestral().execute, client, codestral().protocol.did_accept, args, function() end)
 end
 
 --- The text of the first item of an inline completion answer, or nil.
@@ -250,7 +300,8 @@ function M.on_answer(bufnr, pending, err, result, position)
     M.clear(bufnr)
     return
   end
-  show(bufnr, st, text)
+  local id = M.item_id(result)
+  show(bufnr, st, text, id and { id = id, client_id = pending.client_id } or nil)
   M.stats.drawn = M.stats.drawn + 1
 end
 
@@ -393,8 +444,9 @@ function M.accept(kind)
   local end_col = (#lines == 1 and shown.col or 0) + #lines[#lines]
   vim.api.nvim_win_set_cursor(0, { end_row + 1, end_col })
   M.stats.accepted = M.stats.accepted + 1
+  report_accept(shown.accepted, part, kind ~= 'all')
   if rest ~= '' then
-    show(bufnr, st, rest)
+    show(bufnr, st, rest, shown.accepted)
     st.asked = { row = st.shown.row, col = st.shown.col, tick = st.shown.tick }
   else
     st.shown = nil

@@ -14,6 +14,8 @@ M.protocol = {
   select_model = 'codestral.selectModel',
   edit = 'codestral.edit',
   status = 'codestral.status',
+  did_accept = 'codestral.didAccept',
+  stats = 'codestral.stats',
   status_notification = 'codestral/status',
 }
 
@@ -379,6 +381,29 @@ function M.show_status(callback)
   end)
 end
 
+--- `:Codestral stats`: the one-line summary of the acceptance statistics (docs/stats.md).
+---@param callback fun(line: string)?
+function M.show_stats(callback)
+  local client = require_client()
+  if not client then
+    return
+  end
+  M.execute(client, M.protocol.stats, { sinceDays = 7 }, function(err, result)
+    if err then
+      return notify('stats: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+    end
+    local summary = type(result) == 'table' and type(result.summary) == 'string' and result.summary or 'no statistics'
+    local line = summary:gsub('^Codestral: ', '')
+    if type(result) == 'table' and result.telemetry == false then
+      line = line .. ' (recording is off: telemetry = false)'
+    end
+    notify(line)
+    if callback then
+      callback(line)
+    end
+  end)
+end
+
 --- Entries of the model picker from a `codestral.listModels` result.
 ---@param result table
 ---@param kind 'completion'|'chat'
@@ -559,6 +584,8 @@ function M.command(opts)
     return M.pick_model(rest == 'chat' and 'chat' or 'completion')
   elseif sub == 'status' then
     return M.show_status()
+  elseif sub == 'stats' then
+    return M.show_stats()
   elseif sub == 'edit' then
     local line1, line2 = opts.line1, opts.line2
     if opts.range == 0 then
@@ -573,10 +600,10 @@ function M.command(opts)
   elseif sub == 'log' then
     return vim.cmd.edit(vim.fn.fnameescape(vim.lsp.log.get_filename()))
   end
-  notify('usage: :Codestral model [chat] | status | [range]edit {instruction} | toggle | restart | log', vim.log.levels.ERROR)
+  notify('usage: :Codestral model [chat] | status | stats | [range]edit {instruction} | toggle | restart | log', vim.log.levels.ERROR)
 end
 
-M.subcommands = { 'model', 'status', 'edit', 'toggle', 'restart', 'log' }
+M.subcommands = { 'model', 'status', 'stats', 'edit', 'toggle', 'restart', 'log' }
 
 function M.complete(arglead, cmdline)
   if cmdline:match('^%S*%s+%S*$') then
