@@ -34,7 +34,6 @@ import math
 import re
 import selectors
 import socket
-import socketserver
 import struct
 import threading
 import time
@@ -42,11 +41,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from .httpserver import QuietHandler, QuietServer
 from .rules import EARLY_FAULTS, Rule, RuleSet
 
 if TYPE_CHECKING:
@@ -352,33 +352,16 @@ def _embedding(model: str, text: str) -> list[float]:
 # HTTP plumbing
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(QuietServer):
     fake: FakeServer
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup: skip it.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hanging up mid-response are routine here; stay quiet.
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server_version = "FakeServer/1.0"
-    sys_version = ""
     server: _Server
 
     def setup(self) -> None:
         super().setup()
-        # Small writes (SSE chunks, headers then body) must not wait for Nagle's algorithm.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.fake._connection_opened(self.connection)
 
     def finish(self) -> None:
@@ -388,9 +371,6 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         finally:
             self.server.fake._connection_closed(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _dispatch(self) -> None:
         try:

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import difflib
 import json
-import socket
-import socketserver
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -39,6 +36,7 @@ import httpx
 
 from ..privacy import REDACTED, redact
 from .fake_mistral import _read_body, _send, _write_chunk
+from .httpserver import QuietHandler, QuietServer
 
 if TYPE_CHECKING:
     from .fake_mistral import FakeServer, Recorded, _Handler
@@ -218,33 +216,13 @@ class Replay:
 # Recording proxy
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _ProxyServer(QuietServer):
     proxy: RecordingProxy
 
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)  # no reverse DNS lookup
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _ProxyHandler(QuietHandler):
     server_version = "codestral-ls-record/1.0"
-    sys_version = ""
     server: _ProxyServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _dispatch(self) -> None:
         try:

@@ -17,7 +17,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from codestral_ls.testing import clients as presets
+from codestral_ls.testing.fake_backends import FakeOllama
 from codestral_ls.testing.fake_mistral import FakeMistral
 from tests.helpers import column_of, position_at
 
@@ -288,3 +289,17 @@ async def start(
             await client.shutdown_session()
         finally:
             await client.stop()
+
+
+@pytest.fixture(scope="module")
+def ollama_server() -> Iterator[FakeOllama]:
+    """A fake Ollama for the tests of a module."""
+    with FakeOllama() as fake:
+        yield fake
+
+
+@pytest.fixture
+def ollama(ollama_server: FakeOllama) -> FakeOllama:
+    """The module's fake Ollama, reset for each test."""
+    ollama_server.reset()
+    return ollama_server

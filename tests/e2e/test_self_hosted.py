@@ -7,11 +7,9 @@ with ``auto``) differs, and no key is needed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from lsprotocol import types
 
 from codestral_ls.testing.fake_backends import FakeOllama, FakeOpenAI
@@ -20,18 +18,6 @@ from tests.e2e.conftest import Session, Starter
 
 URI = "file:///work/local.py"
 NO_KEYS: dict[str, str | None] = {"CODESTRAL_API_KEY": None, "MISTRAL_API_KEY": None}
-
-
-@pytest.fixture(scope="module")
-def ollama_server() -> Iterator[FakeOllama]:
-    with FakeOllama() as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(ollama_server: FakeOllama) -> FakeOllama:
-    ollama_server.reset()
-    return ollama_server
 
 
 async def command(session: Session, name: str, argument: dict[str, Any] | None = None) -> Any:

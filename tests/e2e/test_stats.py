@@ -5,7 +5,6 @@ name ever reaches the statistics file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,6 @@ from tests.e2e.conftest import Session, Starter
 
 MARKER = "zqx_marker_7f3e91"
 URI = f"file:///work/{MARKER}_secret_name.py"
-
-
-@pytest.fixture(scope="module")
-def ollama_server() -> Iterator[FakeOllama]:
-    with FakeOllama() as fake:
-        yield fake
-
-
-@pytest.fixture
-def ollama(ollama_server: FakeOllama) -> FakeOllama:
-    ollama_server.reset()
-    return ollama_server
 
 
 def stats_files(state: Path) -> list[Path]:
